@@ -1,0 +1,49 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/choria-broker/choria-broker/internal/devenv"
+)
+
+func devCommand() *cobra.Command {
+	var dir string
+	var o devenv.Options
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Run a development broker on a CA made on the fly",
+		Long: `Makes (once, then reuses) a development CA with broker, client and node
+certificates and a CRL in a Puppet-style ssldir under --dir, writes a Choria
+broker.conf and client.conf there, and runs the broker on 127.0.0.1.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			env, err := devenv.Prepare(dir, o)
+			if err != nil {
+				return err
+			}
+			p := env.PKI
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, `Development broker in %s
+  broker config:  %s
+  client config:  %s
+  CA:             %s
+  CRL:            %s (revokes %s)
+  client cert:    %s
+  node certs:     %s (%d of them)
+
+Next, in other terminals:
+  nats-style client:  TLS to nats://127.0.0.1:%d with the client cert above
+  monitoring:         curl http://127.0.0.1:%d/varz
+  Ctrl-C stops the broker.
+
+`, env.Dir, env.BrokerConf, env.ClientConf, p.CAFile(), p.CRLFile(), p.Revoked, p.CertFile(p.Client), p.CertFile(p.Nodes[0]), len(p.Nodes), env.ClientPort, env.StatsPort)
+			return runConfig(cmd.Context(), env.BrokerConf)
+		},
+	}
+	cmd.Flags().StringVar(&dir, "dir", devenv.DefaultDir(), "directory for the development CA and configuration")
+	cmd.Flags().IntVar(&o.ClientPort, "client-port", 4222, "client port")
+	cmd.Flags().IntVar(&o.StatsPort, "stats-port", 8222, "monitoring port on 127.0.0.1")
+	return cmd
+}

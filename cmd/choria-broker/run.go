@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/choria-broker/choria-broker/internal/broker"
+	"github.com/choria-broker/choria-broker/internal/config"
+	"github.com/choria-broker/choria-broker/internal/logging"
+)
+
+func runCommand() *cobra.Command {
+	var path string
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run what the configuration enables (the network broker)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runConfig(cmd.Context(), path)
+		},
+	}
+	cmd.Flags().StringVarP(&path, "config", "c", "/etc/choria/broker.conf", "Choria broker configuration file")
+	return cmd
+}
+
+// runConfig loads path and runs the broker until SIGINT or SIGTERM; SIGHUP
+// rereads the log level, reopens the log file and reloads certificates and CRL.
+func runConfig(parent context.Context, path string) error {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return err
+	}
+	log, err := logging.New(cfg.LogFile, cfg.LogLevel)
+	if err != nil {
+		return err
+	}
+	defer log.Close()
+	for _, w := range cfg.Warnings {
+		log.Warn(w)
+	}
+	b, err := broker.New(cfg, log.Logger)
+	if err != nil {
+		return err
+	}
+
+	if parent == nil {
+		parent = context.Background()
+	}
+	ctx, stop := signal.NotifyContext(parent, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				reload(path, log, b)
+			}
+		}
+	}()
+	return b.Run(ctx)
+}
+
+func reload(path string, log *logging.Logger, b *broker.Broker) {
+	if err := log.Reopen(); err != nil {
+		log.Error("cannot reopen the log file", "error", err)
+	}
+	if cfg, err := config.Load(path); err != nil {
+		log.Error("SIGHUP: configuration not reloaded", "error", err)
+	} else if err := log.SetLevel(cfg.LogLevel); err != nil {
+		log.Error("SIGHUP: log level not changed", "error", err)
+	}
+	b.Reload()
+}

@@ -1,0 +1,94 @@
+package broker
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/choria-broker/choria-broker/internal/pki"
+)
+
+// refusalReasons are the reasons counted, in a fixed order for output.
+var refusalReasons = []pki.Reason{pki.NoCertificate, pki.UnknownCA, pki.Revoked, pki.Expired, pki.NotYetValid, pki.WrongUsage, pki.Invalid}
+
+// admissionStats counts refused handshakes by reason and admitted ones.
+type admissionStats struct {
+	admitted atomic.Uint64
+	refused  map[pki.Reason]*atomic.Uint64 // keys fixed at construction
+}
+
+func newAdmissionStats() *admissionStats {
+	s := &admissionStats{refused: map[pki.Reason]*atomic.Uint64{}}
+	for _, r := range refusalReasons {
+		s.refused[r] = new(atomic.Uint64)
+	}
+	return s
+}
+
+// tlsConfig is the client listener's TLS configuration. The engine uses
+// this object as given for every handshake, and we never reload the engine,
+// so our callbacks stay in force; certificates and trust change by swapping
+// the atomics they read.
+func (b *Broker) tlsConfig() *tls.Config {
+	return &tls.Config{
+		MinVersion:         tls.VersionTLS12,
+		GetConfigForClient: b.configForClient,
+	}
+}
+
+// configForClient gives each handshake a config whose verification knows
+// the peer's address, so that a refusal is logged once, with who and why.
+func (b *Broker) configForClient(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+	remote := "unknown"
+	if hello.Conn != nil {
+		remote = hello.Conn.RemoteAddr().String()
+	}
+	return &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		Certificates: []tls.Certificate{
+			*b.cert.Load(),
+		},
+		// We verify ourselves in VerifyConnection: Go's own verification
+		// would refuse before we can say why, and knows nothing of CRLs.
+		ClientAuth: tls.RequestClientCert,
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			return b.admit(remote, cs)
+		},
+	}, nil
+}
+
+// admit decides whether a handshake's client certificate may connect.
+func (b *Broker) admit(remote string, cs tls.ConnectionState) error {
+	err := b.trust.Load().VerifyClient(cs.PeerCertificates, time.Now())
+	if err == nil {
+		b.admission.admitted.Add(1)
+		return nil
+	}
+	var re *pki.RefusedError
+	if !errors.As(err, &re) {
+		re = &pki.RefusedError{Reason: pki.Invalid, Detail: err.Error()}
+	}
+	b.admission.refused[re.Reason].Add(1)
+	attrs := []any{"remote", remote, "reason", string(re.Reason)}
+	if re.Subject != "" {
+		attrs = append(attrs, "subject", re.Subject)
+	}
+	if re.Detail != "" {
+		attrs = append(attrs, "detail", re.Detail)
+	}
+	b.log.Warn("client connection refused", attrs...)
+	return fmt.Errorf("%s: %w", admissionMarker, err)
+}
+
+// Refused returns how many handshakes were refused for reason.
+func (b *Broker) Refused(reason pki.Reason) uint64 {
+	if c, ok := b.admission.refused[reason]; ok {
+		return c.Load()
+	}
+	return 0
+}
+
+// Admitted returns how many client certificates were admitted.
+func (b *Broker) Admitted() uint64 { return b.admission.admitted.Load() }

@@ -1,0 +1,118 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/choria-broker/choria-broker/internal/pki"
+)
+
+// Reload rereads the broker's certificate, key, CA bundle and CRL (SIGHUP).
+// On any error the broker keeps what it had: a bad file never opens the door
+// or drops the CRL. Connected clients stay connected.
+func (b *Broker) Reload() error {
+	b.reloadMu.Lock()
+	defer b.reloadMu.Unlock()
+	id, err := pki.Load(b.files, b.cfg.Identity, time.Now())
+	if err != nil {
+		b.log.Error("reload failed, keeping the current certificates and CRL", "error", err)
+		return err
+	}
+	for _, w := range id.Warnings {
+		b.log.Warn(w)
+	}
+	b.cert.Store(id.KeyPair.TLS())
+	b.trust.Store(id.Trust)
+	b.log.Info("certificates reloaded", "certificate", b.files.Certificate)
+	b.logTrust(id.Trust)
+	return nil
+}
+
+// reloadTrust rereads the CA bundle and CRL after their files changed.
+func (b *Broker) reloadTrust() error {
+	b.reloadMu.Lock()
+	defer b.reloadMu.Unlock()
+	t, warn, err := pki.LoadTrust(b.files, time.Now())
+	if err != nil {
+		b.log.Error("CA or CRL changed but cannot be read, keeping the previous ones", "error", err)
+		return err
+	}
+	if warn != "" {
+		b.log.Warn(warn)
+	}
+	b.trust.Store(t)
+	b.logTrust(t)
+	return nil
+}
+
+func (b *Broker) logTrust(t *pki.Trust) {
+	if t.CRL == nil {
+		return
+	}
+	b.log.Info("CRL loaded", "file", t.CRL.File, "crls", t.CRL.Count, "revoked", t.CRL.Entries, "next_update", t.CRL.NextUpdate.UTC().Format(time.RFC3339))
+}
+
+// fileStamp identifies a file's content cheaply: a rewrite in place or a
+// rename over it both change it.
+type fileStamp struct {
+	exists  bool
+	size    int64
+	modTime time.Time
+	info    os.FileInfo
+}
+
+func stampOf(path string) fileStamp {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fileStamp{}
+	}
+	return fileStamp{exists: true, size: fi.Size(), modTime: fi.ModTime(), info: fi}
+}
+
+func (s fileStamp) same(o fileStamp) bool {
+	if s.exists != o.exists {
+		return false
+	}
+	if !s.exists {
+		return true
+	}
+	return s.size == o.size && s.modTime.Equal(o.modTime) && os.SameFile(s.info, o.info)
+}
+
+// watchTrust polls the CA and CRL files and reloads them when they change.
+// Polling survives the rename-over that CA tools and config management do,
+// and costs two stat calls a second.
+func (b *Broker) watchTrust(ctx context.Context, every time.Duration) {
+	paths := []string{b.files.CA}
+	if b.files.CRL != "" {
+		paths = append(paths, b.files.CRL)
+	}
+	stamps := make([]fileStamp, len(paths))
+	for i, p := range paths {
+		stamps[i] = stampOf(p)
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		changed := false
+		for i, p := range paths {
+			s := stampOf(p)
+			if !s.same(stamps[i]) {
+				changed = true
+				stamps[i] = s
+			}
+		}
+		if changed {
+			if err := b.reloadTrust(); err == nil {
+				b.log.Info(fmt.Sprintf("reloaded %v after a change", paths))
+			}
+		}
+	}
+}

@@ -1,0 +1,225 @@
+// Package broker runs the Choria network broker: the embedded NATS engine
+// with a TLS listener that admits only clients whose certificate the
+// configured CA signed and did not revoke.
+package broker
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/choria-broker/choria-broker/internal/config"
+	"github.com/choria-broker/choria-broker/internal/pki"
+)
+
+// Broker is one network broker. Make it with New, start it with Run.
+type Broker struct {
+	cfg   *config.Config
+	log   *slog.Logger
+	files pki.Files
+
+	cert  atomic.Pointer[tls.Certificate]
+	trust atomic.Pointer[pki.Trust]
+
+	admission *admissionStats
+	opts      *server.Options
+	srv       *server.Server
+
+	fatal     chan string
+	fatalOnce sync.Once
+	ready     chan struct{}
+	reloadMu  sync.Mutex // one reload at a time, from SIGHUP or the watcher
+}
+
+// readyTimeout bounds how long the engine may take to open its listeners.
+const readyTimeout = 10 * time.Second
+
+// New checks the broker's certificates and builds the engine's options.
+// Nothing listens until Run.
+func New(cfg *config.Config, log *slog.Logger) (*Broker, error) {
+	if !cfg.BrokerNetwork {
+		return nil, errors.New("plugin.choria.broker_network is not enabled; set plugin.choria.broker_network = true to run the network broker")
+	}
+	b := &Broker{
+		cfg:       cfg,
+		log:       log,
+		files:     pki.ResolveFiles(cfg),
+		admission: newAdmissionStats(),
+		fatal:     make(chan string, 1),
+		ready:     make(chan struct{}),
+	}
+	id, err := pki.Load(b.files, cfg.Identity, time.Now())
+	if err != nil {
+		return nil, fmt.Errorf("security provider %s: %w", b.files.Provider, err)
+	}
+	for _, w := range id.Warnings {
+		log.Warn(w)
+	}
+	b.cert.Store(id.KeyPair.TLS())
+	b.trust.Store(id.Trust)
+	b.logTrust(id.Trust)
+
+	b.opts, err = b.options()
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+func (b *Broker) options() (*server.Options, error) {
+	n := b.cfg.Network
+	port := n.ClientPort
+	if port == 0 {
+		port = server.RANDOM_PORT // tests; config files cannot say 0
+	}
+	httpPort := b.cfg.StatsPort
+	if httpPort < 0 {
+		httpPort = server.RANDOM_PORT
+	}
+	opts := &server.Options{
+		ServerName:    b.cfg.Identity,
+		Host:          n.ListenAddress,
+		Port:          port,
+		MaxConn:       n.MaxConnections,
+		WriteDeadline: n.WriteDeadline,
+		TLS:           true,
+		TLSConfig:     b.tlsConfig(),
+		TLSTimeout:    n.TLSTimeout.Seconds(),
+		AuthTimeout:   n.AuthTimeout.Seconds(),
+		HTTPHost:      b.cfg.StatsAddress,
+		HTTPPort:      httpPort,
+		NoSigs:        true,
+		Debug:         b.log.Enabled(context.Background(), slog.LevelDebug),
+	}
+	if n.PublicURL != "" {
+		adv, err := advertiseAddress(n.PublicURL)
+		if err != nil {
+			return nil, fmt.Errorf("plugin.choria.network.public_url = %q: %w", n.PublicURL, err)
+		}
+		opts.ClientAdvertise = adv
+	}
+	return opts, nil
+}
+
+// advertiseAddress turns host:port or nats://host:port into the engine's host:port.
+func advertiseAddress(s string) (string, error) {
+	if u, err := url.Parse(s); err == nil && u.Host != "" {
+		s = u.Host
+	}
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return "", fmt.Errorf("not host:port or nats://host:port")
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+		return "", fmt.Errorf("port %q is not 1-65535", port)
+	}
+	return net.JoinHostPort(host, port), nil
+}
+
+// Run starts the engine and serves until ctx ends, then stops it and
+// returns. It returns an error when the engine cannot start or fails.
+func (b *Broker) Run(ctx context.Context) error {
+	srv, err := server.NewServer(b.opts)
+	if err != nil {
+		return fmt.Errorf("cannot configure the NATS engine: %w", err)
+	}
+	srv.SetLoggerV2(&natsLogger{log: b.log, fatal: b.onFatal}, b.opts.Debug, false, false)
+	b.srv = srv
+
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() {
+		stopWatch()
+		srv.Shutdown()
+		srv.WaitForShutdown()
+		wg.Wait()
+	}()
+
+	srv.Start()
+	if !srv.ReadyForConnections(readyTimeout) {
+		select {
+		case msg := <-b.fatal:
+			return fmt.Errorf("the broker could not start: %s", msg)
+		default:
+			return fmt.Errorf("the broker did not open %s:%d within %s", b.opts.Host, b.opts.Port, readyTimeout)
+		}
+	}
+	b.log.Info("broker ready", "identity", b.cfg.Identity, "client", b.ClientAddr().String(), "monitor", b.monitorString())
+	close(b.ready)
+
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		b.watchTrust(watchCtx, time.Second)
+	}()
+
+	select {
+	case <-ctx.Done():
+		b.log.Info("broker stopping", "identity", b.cfg.Identity)
+		return nil
+	case msg := <-b.fatal:
+		return fmt.Errorf("the NATS engine failed: %s", msg)
+	}
+}
+
+func (b *Broker) onFatal(msg string) {
+	b.fatalOnce.Do(func() { b.fatal <- msg })
+}
+
+// Ready is closed once the broker accepts connections.
+func (b *Broker) Ready() <-chan struct{} { return b.ready }
+
+// ClientAddr is the client listener's address; valid after Ready.
+func (b *Broker) ClientAddr() *net.TCPAddr {
+	if b.srv == nil {
+		return nil
+	}
+	a, _ := b.srv.Addr().(*net.TCPAddr)
+	return a
+}
+
+// MonitorAddr is the monitoring listener's address, nil when off; valid after Ready.
+func (b *Broker) MonitorAddr() *net.TCPAddr {
+	if b.srv == nil {
+		return nil
+	}
+	return b.srv.MonitorAddr()
+}
+
+// ClientURL is a nats:// URL for the client listener.
+func (b *Broker) ClientURL() string {
+	a := b.ClientAddr()
+	if a == nil {
+		return ""
+	}
+	host := a.IP.String()
+	if a.IP.IsUnspecified() {
+		host = "localhost"
+	}
+	return "nats://" + net.JoinHostPort(host, strconv.Itoa(a.Port))
+}
+
+// NumClients is the number of connected clients.
+func (b *Broker) NumClients() int {
+	if b.srv == nil {
+		return 0
+	}
+	return b.srv.NumClients()
+}
+
+func (b *Broker) monitorString() string {
+	if a := b.MonitorAddr(); a != nil {
+		return "http://" + a.String()
+	}
+	return "off"
+}

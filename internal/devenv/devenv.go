@@ -1,0 +1,109 @@
+// Package devenv prepares the embedded default a new user runs: a
+// development CA, certificates in a Puppet-style ssldir, and Choria
+// broker.conf and client.conf files that use them.
+package devenv
+
+import (
+	"fmt"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strings"
+
+	"github.com/choria-broker/choria-broker/internal/pki"
+)
+
+// Env is a prepared development environment.
+type Env struct {
+	Dir        string
+	BrokerConf string
+	ClientConf string
+	PKI        *pki.DevPKI
+	ClientPort int
+	StatsPort  int
+}
+
+// Options choose where the development broker listens.
+type Options struct {
+	ClientPort int // default 4222
+	StatsPort  int // default 8222
+}
+
+// DefaultDir is where `choria-broker dev` keeps its files unless told otherwise.
+func DefaultDir() string {
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".choria-broker", "dev")
+	}
+	return filepath.Join(os.TempDir(), "choria-broker-dev")
+}
+
+// Prepare makes or reuses the CA and certificates in dir and (re)writes the
+// two configuration files.
+func Prepare(dir string, o Options) (*Env, error) {
+	if o.ClientPort == 0 {
+		o.ClientPort = 4222
+	}
+	if o.StatsPort == 0 {
+		o.StatsPort = 8222
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	host := hostname()
+	p, err := pki.EnsureDevPKI(abs, host, userName())
+	if err != nil {
+		return nil, fmt.Errorf("development CA in %s: %w", abs, err)
+	}
+	e := &Env{Dir: abs, BrokerConf: filepath.Join(abs, "broker.conf"), ClientConf: filepath.Join(abs, "client.conf"), PKI: p, ClientPort: o.ClientPort, StatsPort: o.StatsPort}
+	broker := fmt.Sprintf(`# choria-broker development broker, written by "choria-broker dev".
+# Everything here is a Choria setting; a production broker.conf looks the same
+# with the Puppet ssldir in place of this development one.
+identity = %s
+loglevel = info
+plugin.choria.broker_network = true
+plugin.choria.network.listen_address = 127.0.0.1
+plugin.choria.network.client_port = %d
+plugin.choria.stats_address = 127.0.0.1
+plugin.choria.stats_port = %d
+plugin.choria.use_srv = false
+plugin.security.provider = puppet
+plugin.choria.ssldir = %s
+`, host, o.ClientPort, o.StatsPort, p.SSLDir)
+	client := fmt.Sprintf(`# Choria client settings for the development broker, written by "choria-broker dev".
+collectives = mcollective
+main_collective = mcollective
+plugin.choria.middleware_hosts = nats://127.0.0.1:%d
+plugin.choria.use_srv = false
+plugin.security.provider = file
+plugin.security.file.certificate = %s
+plugin.security.file.key = %s
+plugin.security.file.ca = %s
+`, o.ClientPort, p.CertFile(p.Client), p.KeyFile(p.Client), p.CAFile())
+	if err := pki.WriteFile(e.BrokerConf, []byte(broker), 0o644); err != nil {
+		return nil, err
+	}
+	if err := pki.WriteFile(e.ClientConf, []byte(client), 0o644); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+func hostname() string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "localhost"
+	}
+	return strings.ToLower(h)
+}
+
+// userName is the login name, which names the client certificate as Choria does.
+func userName() string {
+	if u := os.Getenv("USER"); u != "" {
+		return u
+	}
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	return "choria"
+}

@@ -1,0 +1,128 @@
+package pki
+
+import (
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/choria-broker/choria-broker/internal/config"
+)
+
+// Files are the paths a security provider resolves to.
+type Files struct {
+	Provider    string // puppet or file, for messages
+	Certificate string
+	Key         string
+	CA          string
+	CRL         string // "" when none is configured
+	// CRLOptional is true when the CRL path is a provider default rather
+	// than a setting: a missing file then means "no CRL", with a warning.
+	CRLOptional bool
+}
+
+// ResolveFiles maps the security settings to paths: the Puppet ssldir
+// layout for provider puppet, explicit settings for provider file.
+func ResolveFiles(cfg *config.Config) Files {
+	s := cfg.Security
+	if s.Provider == "file" {
+		return Files{Provider: "file", Certificate: s.FileCertificate, Key: s.FileKey, CA: s.FileCA, CRL: s.FileCRL}
+	}
+	dir := cfg.SSLDirOrDefault()
+	f := Files{
+		Provider:    "puppet",
+		Certificate: filepath.Join(dir, "certs", cfg.Identity+".pem"),
+		Key:         filepath.Join(dir, "private_keys", cfg.Identity+".pem"),
+		CA:          filepath.Join(dir, "certs", "ca.pem"),
+		CRL:         filepath.Join(dir, "crl.pem"),
+		CRLOptional: true,
+	}
+	if s.FileCRL != "" {
+		f.CRL, f.CRLOptional = s.FileCRL, false
+	}
+	return f
+}
+
+// Identity is the broker's own checked key pair and what it trusts.
+type Identity struct {
+	Files   Files
+	KeyPair *KeyPair
+	Trust   *Trust
+	// Warnings are problems worth logging that do not stop the broker.
+	Warnings []string
+}
+
+// Load reads and checks everything the broker needs at start-up: its
+// certificate matches its key, is valid now and names identity; the CA
+// bundle parses; the CRL verifies against the CA.
+func Load(f Files, identity string, now time.Time) (*Identity, error) {
+	var errs []error
+	kp, err := LoadKeyPair(f.Certificate, f.Key)
+	if err != nil {
+		errs = append(errs, err)
+	} else {
+		if err := CheckValidity(f.Certificate, kp.Leaf(), now); err != nil {
+			errs = append(errs, err)
+		}
+		if identity != "" && !CoversName(kp.Leaf(), identity) {
+			errs = append(errs, fmt.Errorf("%s: certificate names %v do not include the identity %q; set identity to one of them or issue a certificate for %q", f.Certificate, Names(kp.Leaf()), identity, identity))
+		}
+	}
+	cas, err := ReadCertificates(f.CA)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	id := &Identity{Files: f, KeyPair: kp}
+	crl, warn, err := loadCRL(f, cas, now)
+	if err != nil {
+		return nil, err
+	}
+	if warn != "" {
+		id.Warnings = append(id.Warnings, warn)
+	}
+	id.Trust = NewTrust(cas, crl)
+	if err := id.Trust.VerifyServer(kp.Chain, now); err != nil {
+		var re *RefusedError
+		if errors.As(err, &re) && re.Reason == WrongUsage {
+			// A broker certificate without serverAuth fails at every client.
+			return nil, fmt.Errorf("%s: the certificate cannot serve TLS: %v", f.Certificate, err)
+		}
+		id.Warnings = append(id.Warnings, fmt.Sprintf("%s: the broker certificate does not verify against %s: %v", f.Certificate, f.CA, err))
+	}
+	return id, nil
+}
+
+// LoadTrust rereads the CA bundle and CRL, for reloads that keep the key pair.
+func LoadTrust(f Files, now time.Time) (*Trust, string, error) {
+	cas, err := ReadCertificates(f.CA)
+	if err != nil {
+		return nil, "", err
+	}
+	crl, warn, err := loadCRL(f, cas, now)
+	if err != nil {
+		return nil, "", err
+	}
+	return NewTrust(cas, crl), warn, nil
+}
+
+func loadCRL(f Files, cas []*x509.Certificate, now time.Time) (*RevocationList, string, error) {
+	if f.CRL == "" {
+		return nil, "no CRL configured (plugin.security.file.crl): revoked certificates will be admitted", nil
+	}
+	if _, err := os.Stat(f.CRL); err != nil && f.CRLOptional && errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Sprintf("%s does not exist: revoked certificates will be admitted until it does", f.CRL), nil
+	}
+	crl, err := ReadRevocationList(f.CRL, cas)
+	if err != nil {
+		return nil, "", err
+	}
+	if crl.Stale(now) {
+		return crl, fmt.Sprintf("%s: the CRL's next update was due %s; it is still enforced, but fetch a fresh one from the CA", f.CRL, crl.NextUpdate.UTC().Format(time.RFC3339)), nil
+	}
+	return crl, "", nil
+}
