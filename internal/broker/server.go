@@ -146,13 +146,8 @@ func (b *Broker) Run(ctx context.Context) error {
 	}()
 
 	srv.Start()
-	if !srv.ReadyForConnections(readyTimeout) {
-		select {
-		case msg := <-b.fatal:
-			return fmt.Errorf("the broker could not start: %s", msg)
-		default:
-			return fmt.Errorf("the broker did not open %s:%d within %s", b.opts.Host, b.opts.Port, readyTimeout)
-		}
+	if err := b.waitReady(srv); err != nil {
+		return err
 	}
 	b.log.Info("broker ready", "identity", b.cfg.Identity, "client", b.ClientAddr().String(), "monitor", b.monitorString())
 	close(b.ready)
@@ -170,6 +165,23 @@ func (b *Broker) Run(ctx context.Context) error {
 	case msg := <-b.fatal:
 		return fmt.Errorf("the NATS engine failed: %s", msg)
 	}
+}
+
+// waitReady waits for the listeners, returning early when the engine
+// reports a fatal error such as a port already in use.
+func (b *Broker) waitReady(srv *server.Server) error {
+	deadline := time.Now().Add(readyTimeout)
+	for !srv.ReadyForConnections(50 * time.Millisecond) {
+		select {
+		case msg := <-b.fatal:
+			return fmt.Errorf("the broker could not start: %s", msg)
+		default:
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the broker did not open %s:%d within %s", b.opts.Host, b.opts.Port, readyTimeout)
+		}
+	}
+	return nil
 }
 
 func (b *Broker) onFatal(msg string) {

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"bytes"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/choria-broker/choria-broker/internal/devenv"
+)
+
+// The test binary doubles as choria-broker, so tests drive the real
+// command, signals included.
+func TestMain(m *testing.M) {
+	if os.Getenv("CHORIA_BROKER_TEST_AS_MAIN") == "1" {
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func command(t *testing.T, args ...string) (*exec.Cmd, *lockedBuffer) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), "CHORIA_BROKER_TEST_AS_MAIN=1")
+	out := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	return cmd, out
+}
+
+func TestVersion(t *testing.T) {
+	t.Parallel()
+	cmd, out := command(t, "version")
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if !strings.HasPrefix(out.String(), "choria-broker ") {
+		t.Fatalf("version printed %q", out)
+	}
+}
+
+func TestRunBadConfig(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "broker.conf")
+	os.WriteFile(file, []byte("plugin.choria.broker_network = true\nplugin.choria.network.client_port = 42x\n"), 0o644)
+	cmd, out := command(t, "run", "--config", file)
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+		t.Fatalf("want exit 1, got %v: %s", err, out)
+	}
+	if !strings.Contains(out.String(), file+":2: plugin.choria.network.client_port") {
+		t.Fatalf("error does not name file, line and key: %s", out)
+	}
+}
+
+func TestRunUnknownFlag(t *testing.T) {
+	t.Parallel()
+	cmd, out := command(t, "run", "--confg", "x")
+	if err := cmd.Run(); err == nil || !strings.Contains(out.String(), "unknown flag: --confg") {
+		t.Fatalf("want an unknown flag error, got %v: %s", err, out)
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// TestRunSignals runs the real command on a development config: SIGHUP
+// reloads, SIGTERM stops it cleanly with exit 0 and frees its ports.
+func TestRunSignals(t *testing.T) {
+	t.Parallel()
+	env, err := devenv.Prepare(t.TempDir(), devenv.Options{ClientPort: freePort(t), StatsPort: freePort(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd, out := command(t, "run", "--config", env.BrokerConf)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-done
+	})
+	waitFor(t, out, "broker ready")
+	cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, out, "certificates reloaded")
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-done:
+		done <- err
+		if err != nil {
+			t.Fatalf("exit: %v\n%s", err, out)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatalf("no exit 15s after SIGTERM\n%s", out)
+	}
+	for _, port := range []int{env.ClientPort, env.StatsPort} {
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			t.Fatalf("port %d still held: %v", port, err)
+		}
+		l.Close()
+	}
+}
+
+func waitFor(t *testing.T, out *lockedBuffer, text string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(out.String(), text) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q within 20s:\n%s", text, out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
