@@ -145,4 +145,3 @@ func waitFor(t *testing.T, out *lockedBuffer, text string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
-
