@@ -1,0 +1,67 @@
+// Package config reads Choria's key = value configuration files into one
+// typed struct. Setting names and defaults follow go-choria so that an
+// existing /etc/choria/broker.conf keeps working.
+package config
+
+import "time"
+
+// Config is every setting the broker, its fleet tools and its checks use.
+// Defaults are applied by Parse and Load; Validate enforces the rules.
+type Config struct {
+	// File is the main configuration file this was read from ("" when parsed from memory).
+	File string
+	// Files lists every file read, the main file first, then plugin.d in
+	// order, so that a reload can watch them all.
+	Files []string
+
+	Identity string // identity
+	LogFile  string // logfile ("" or "stdout"/"stderr" mean the terminal)
+	LogLevel string // loglevel: debug, info, warn, error
+
+	Collectives    []string // collectives
+	MainCollective string   // main_collective (default: first collective)
+
+	UseSRV          bool     // plugin.choria.use_srv
+	MiddlewareHosts []string // plugin.choria.middleware_hosts
+
+	BrokerNetwork bool // plugin.choria.broker_network
+	Network       Network
+
+	StatsAddress string // plugin.choria.stats_address
+	StatsPort    int    // plugin.choria.stats_port (0 turns monitoring off)
+
+	Security Security
+
+	// Raw holds every key as read, last value wins, so that settings of
+	// plugins we do not know can still be looked up.
+	Raw map[string]string
+
+	// Warnings are problems that do not stop the broker, such as a
+	// misspelt key; each names file and line.
+	Warnings []string
+}
+
+// Network holds plugin.choria.network.* settings of the network broker.
+type Network struct {
+	ListenAddress  string        // plugin.choria.network.listen_address
+	ClientPort     int           // plugin.choria.network.client_port
+	WriteDeadline  time.Duration // plugin.choria.network.write_deadline
+	TLSTimeout     time.Duration // plugin.choria.network.tls_timeout
+	AuthTimeout    time.Duration // plugin.choria.network.auth_timeout
+	PublicURL      string        // plugin.choria.network.public_url
+	MaxConnections int           // plugin.choria.network.max_connections (ours)
+}
+
+// Security holds the security provider settings.
+type Security struct {
+	Provider string // plugin.security.provider: puppet or file
+	SSLDir   string // plugin.choria.ssldir
+
+	FileCertificate string // plugin.security.file.certificate
+	FileKey         string // plugin.security.file.key
+	FileCA          string // plugin.security.file.ca
+	FileCRL         string // plugin.security.file.crl (ours)
+
+	CertnameWhitelist []string // plugin.choria.security.certname_whitelist
+	PrivilegedUsers   []string // plugin.choria.security.privileged_users
+}
