@@ -1,0 +1,122 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/choria-broker/choria-broker/internal/fleet"
+	"github.com/choria-broker/choria-broker/internal/limits"
+)
+
+func emulateCommand() *cobra.Command {
+	var ff fleetFlags
+	var o fleet.EmulatorOptions
+	var collectives, agents []string
+	cmd := &cobra.Command{
+		Use:   "emulate",
+		Short: "Run many emulated Choria servers that answer discovery and rpcutil",
+		Long: `Runs --nodes Choria servers in one process, each with its own NATS connection,
+subscribed exactly as go-choria servers are, verifying every request (unless
+--insecure) and answering discovery pings and rpcutil ping, collective_info,
+inventory and get_fact. Node certificates come from the configuration's Puppet
+ssldir (every node certificate there, shared round robin) or the file provider.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			creds, err := ff.credentials(true)
+			if err != nil {
+				return err
+			}
+			o.Servers, o.Certs, o.CA, o.Trust = creds.Servers, creds.NodeCerts, creds.CA, creds.Trust
+			o.Allowed, o.Privileged = creds.Allowed, creds.Privileged
+			o.Collectives, o.Agents = collectives, agents
+			if len(o.Collectives) == 0 {
+				o.Collectives = creds.Collectives
+			}
+			out := cmd.ErrOrStderr()
+			if n, err := limits.RaiseNoFile(uint64(o.Nodes) + 1024); err != nil {
+				fmt.Fprintf(out, "warning: %v (%d nodes need %d)\n", err, o.Nodes, o.Nodes+1024)
+			} else {
+				fmt.Fprintf(out, "open-file limit %d\n", n)
+			}
+			e, err := fleet.NewEmulator(o)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			fmt.Fprintf(out, "emulating %d nodes (%s … %s) in %v against %s with %d certificates\n",
+				o.Nodes, e.Identities()[0], e.Identities()[o.Nodes-1], o.Collectives, strings.Join(o.Servers, ","), len(o.Certs))
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				report(ctx, out, e)
+			}()
+			err = e.Run(ctx)
+			<-done
+			fmt.Fprintln(out, "stopped:", statusLine(e.Stats()))
+			return err
+		},
+	}
+	ff.register(cmd, "client or server")
+	cmd.Flags().IntVarP(&o.Nodes, "nodes", "n", 100, "number of emulated servers")
+	cmd.Flags().StringVar(&o.IdentityPattern, "identity", "emulated-%d.example.net", "identity pattern, with %d for the node number")
+	cmd.Flags().StringSliceVar(&collectives, "collectives", nil, "collectives to join (default: the configuration's)")
+	cmd.Flags().StringSliceVar(&agents, "agents", nil, "extra emulated agents (action generate) beside discovery and rpcutil")
+	cmd.Flags().BoolVar(&o.Insecure, "insecure", false, "do not verify request signatures and certificates")
+	cmd.Flags().IntVar(&o.ConnectConcurrency, "connect-concurrency", 100, "first connections in flight at once")
+	return cmd
+}
+
+// report prints connection progress each second until every node is
+// connected, then a live count whenever it changes.
+func report(ctx context.Context, out io.Writer, e *fleet.Emulator) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	start := time.Now()
+	last := ""
+	allIn := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		s := e.Stats()
+		if !allIn {
+			fmt.Fprintf(out, "connecting: %d/%d after %s\n", s.Connected, s.Nodes, time.Since(start).Round(time.Second))
+			if s.Connected == s.Nodes {
+				allIn = true
+				fmt.Fprintf(out, "all %d nodes connected in %s\n", s.Nodes, time.Since(start).Round(10*time.Millisecond))
+			}
+			continue
+		}
+		if line := statusLine(s); line != last {
+			fmt.Fprintln(out, line)
+			last = line
+		}
+	}
+}
+
+func statusLine(s fleet.Stats) string {
+	line := fmt.Sprintf("connected %d/%d reconnects %d received %d replied %d", s.Connected, s.Nodes, s.Reconnects, s.Received, s.Replied)
+	if s.PublishError > 0 {
+		line += fmt.Sprintf(" publish-errors %d", s.PublishError)
+	}
+	var reasons []string
+	for r, n := range s.Dropped {
+		reasons = append(reasons, fmt.Sprintf("%s=%d", r, n))
+	}
+	sort.Strings(reasons)
+	if len(reasons) > 0 {
+		line += " dropped: " + strings.Join(reasons, " ")
+	}
+	return line
+}

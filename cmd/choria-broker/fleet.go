@@ -1,0 +1,57 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/choria-broker/choria-broker/internal/config"
+	"github.com/choria-broker/choria-broker/internal/devenv"
+	"github.com/choria-broker/choria-broker/internal/fleet"
+)
+
+// fleetFlags are how the fleet tools find brokers and certificates.
+type fleetFlags struct {
+	config  string
+	dev     bool
+	devDir  string
+	servers []string
+}
+
+func (f *fleetFlags) register(cmd *cobra.Command, what string) {
+	cmd.Flags().StringVarP(&f.config, "config", "c", "", "Choria "+what+" configuration (plugin.choria.middleware_hosts, security provider)")
+	cmd.Flags().BoolVar(&f.dev, "dev", false, "use the development environment of `choria-broker dev`")
+	cmd.Flags().StringVar(&f.devDir, "dev-dir", devenv.DefaultDir(), "directory of the development environment")
+	cmd.Flags().StringSliceVarP(&f.servers, "server", "s", nil, "broker URL (repeat or comma-separate for a cluster); overrides the configuration")
+}
+
+// credentials loads the configuration named by the flags.
+func (f *fleetFlags) credentials(nodes bool) (*fleet.Credentials, error) {
+	path := f.config
+	switch {
+	case f.dev && path != "":
+		return nil, fmt.Errorf("give either --dev or --config, not both")
+	case f.dev:
+		path = filepath.Join(f.devDir, "client.conf")
+	case path == "":
+		return nil, fmt.Errorf("no configuration: give --config FILE, or --dev after running `choria-broker dev`")
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	if f.dev && nodes {
+		// The development ssldir holds the node certificates.
+		cfg.Security.Provider = "puppet"
+		cfg.Security.SSLDir = filepath.Join(f.devDir, "ssl")
+	}
+	c, err := fleet.LoadCredentials(cfg, nodes)
+	if err != nil {
+		return nil, err
+	}
+	if len(f.servers) > 0 {
+		c.Servers = fleet.ServerURLs(f.servers)
+	}
+	return c, nil
+}

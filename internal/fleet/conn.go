@@ -1,0 +1,108 @@
+// Package fleet holds the tools that prove a broker with the real Choria
+// protocol: an emulator of many Choria servers and a fleet ping client.
+package fleet
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"math/rand/v2"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/choria-broker/choria-broker/internal/pki"
+)
+
+// Back-off tables as go-choria connectors use them: reconnects climb to
+// 20 s, the initial connection to 5 s; each step is jittered.
+var (
+	reconnectSteps = []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second, 3 * time.Second, 5 * time.Second, 8 * time.Second, 12 * time.Second, 16 * time.Second, 20 * time.Second}
+	connectSteps   = []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second, 3 * time.Second, 4 * time.Second, 5 * time.Second}
+)
+
+// backoff returns the jittered delay for attempt n (0-based), in [0.5, 1.5) of the step.
+func backoff(steps []time.Duration, n int) time.Duration {
+	if n < 0 {
+		n = 0
+	}
+	if n >= len(steps) {
+		n = len(steps) - 1
+	}
+	return time.Duration(float64(steps[n]) * (0.5 + rand.Float64()))
+}
+
+// ConnectTimeout is go-choria's default plugin.choria.network.connect_timeout.
+const ConnectTimeout = 2 * time.Second
+
+// ServerURLs normalises Choria middleware hosts (host:port or URLs) to URLs.
+func ServerURLs(hosts []string) []string {
+	var out []string
+	for _, h := range hosts {
+		h = strings.TrimSpace(h)
+		if h == "" {
+			continue
+		}
+		if !strings.Contains(h, "://") {
+			h = "nats://" + h
+		}
+		out = append(out, h)
+	}
+	return out
+}
+
+// tlsConfig is a Choria connector's TLS: its certificate, the CA, TLS 1.2+.
+func tlsConfig(kp *pki.KeyPair, cas []*x509.Certificate) *tls.Config {
+	roots := x509.NewCertPool()
+	for _, c := range cas {
+		roots.AddCert(c)
+	}
+	c := &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	if kp != nil {
+		c.Certificates = []tls.Certificate{*kp.TLS()}
+	}
+	return c
+}
+
+// connOptions are a go-choria server's connection settings: infinite
+// reconnects with a jittered 0.5-20 s back-off, a 2 s connect timeout and a
+// deliberately tiny reconnect buffer.
+func connOptions(name string, tc *tls.Config, extra ...nats.Option) []nats.Option {
+	return append([]nats.Option{
+		nats.Name(name),
+		nats.Secure(tc),
+		nats.Timeout(ConnectTimeout),
+		nats.MaxReconnects(-1),
+		nats.ReconnectBufSize(10 * 1024),
+		nats.CustomReconnectDelay(func(attempts int) time.Duration { return backoff(reconnectSteps, attempts-1) }),
+	}, extra...)
+}
+
+// connectRetry makes the first connection, retrying forever with the 5 s
+// back-off table until ctx ends, as go-choria does at start-up.
+func connectRetry(ctx context.Context, servers []string, opts []nats.Option) (*nats.Conn, error) {
+	for attempt := 0; ; attempt++ {
+		nc, err := nats.Connect(strings.Join(servers, ","), opts...)
+		if err == nil {
+			return nc, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(backoff(connectSteps, attempt)):
+		}
+	}
+}
+
+// connectedURL is the broker URL as Choria records it in seen-by hops,
+// credentials removed.
+func connectedURL(nc *nats.Conn) string {
+	u, err := url.Parse(nc.ConnectedUrl())
+	if err != nil {
+		return ""
+	}
+	u.User = nil
+	return u.String()
+}
