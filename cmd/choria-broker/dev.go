@@ -28,17 +28,19 @@ broker.conf and client.conf there, and runs the broker on 127.0.0.1.`,
 			fmt.Fprintf(out, `Development broker in %s
   broker config:  %s
   client config:  %s
+  server config:  %s (for emulated nodes)
   CA:             %s
   CRL:            %s (revokes %s)
   client cert:    %s
   node certs:     %s (%d of them)
 
 Next, in other terminals:
-  nats-style client:  TLS to nats://127.0.0.1:%d with the client cert above
-  monitoring:         curl http://127.0.0.1:%d/varz
-  Ctrl-C stops the broker.
+  choria-broker emulate --dev --nodes 1000    # a fleet of emulated Choria servers
+  choria-broker ping --dev --expect 1000      # ping it as choria ping does
+  curl http://127.0.0.1:%d/varz                # the broker's monitoring
+Ctrl-C stops the broker.
 
-`, env.Dir, env.BrokerConf, env.ClientConf, p.CAFile(), p.CRLFile(), p.Revoked, p.CertFile(p.Client), p.CertFile(p.Nodes[0]), len(p.Nodes), env.ClientPort, env.StatsPort)
+`, env.Dir, env.BrokerConf, env.ClientConf, env.ServerConf, p.CAFile(), p.CRLFile(), p.Revoked, p.CertFile(p.Client), p.CertFile(p.Nodes[0]), len(p.Nodes), env.StatsPort)
 			return runConfig(cmd.Context(), env.BrokerConf)
 		},
 	}

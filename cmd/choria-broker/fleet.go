@@ -32,6 +32,8 @@ func (f *fleetFlags) credentials(nodes bool) (*fleet.Credentials, error) {
 	switch {
 	case f.dev && path != "":
 		return nil, fmt.Errorf("give either --dev or --config, not both")
+	case f.dev && nodes:
+		path = filepath.Join(f.devDir, "server.conf")
 	case f.dev:
 		path = filepath.Join(f.devDir, "client.conf")
 	case path == "":
@@ -40,11 +42,6 @@ func (f *fleetFlags) credentials(nodes bool) (*fleet.Credentials, error) {
 	cfg, err := config.Load(path)
 	if err != nil {
 		return nil, err
-	}
-	if f.dev && nodes {
-		// The development ssldir holds the node certificates.
-		cfg.Security.Provider = "puppet"
-		cfg.Security.SSLDir = filepath.Join(f.devDir, "ssl")
 	}
 	c, err := fleet.LoadCredentials(cfg, nodes)
 	if err != nil {

@@ -18,6 +18,7 @@ type Env struct {
 	Dir        string
 	BrokerConf string
 	ClientConf string
+	ServerConf string // for emulated Choria servers: the ssldir's node certificates
 	PKI        *pki.DevPKI
 	ClientPort int
 	StatsPort  int
@@ -55,7 +56,7 @@ func Prepare(dir string, o Options) (*Env, error) {
 	if err != nil {
 		return nil, fmt.Errorf("development CA in %s: %w", abs, err)
 	}
-	e := &Env{Dir: abs, BrokerConf: filepath.Join(abs, "broker.conf"), ClientConf: filepath.Join(abs, "client.conf"), PKI: p, ClientPort: o.ClientPort, StatsPort: o.StatsPort}
+	e := &Env{Dir: abs, BrokerConf: filepath.Join(abs, "broker.conf"), ClientConf: filepath.Join(abs, "client.conf"), ServerConf: filepath.Join(abs, "server.conf"), PKI: p, ClientPort: o.ClientPort, StatsPort: o.StatsPort}
 	broker := fmt.Sprintf(`# choria-broker development broker, written by "choria-broker dev".
 # Everything here is a Choria setting; a production broker.conf looks the same
 # with the Puppet ssldir in place of this development one.
@@ -80,11 +81,18 @@ plugin.security.file.certificate = %s
 plugin.security.file.key = %s
 plugin.security.file.ca = %s
 `, o.ClientPort, p.CertFile(p.Client), p.KeyFile(p.Client), p.CAFile())
-	if err := pki.WriteFile(e.BrokerConf, []byte(broker), 0o644); err != nil {
-		return nil, err
-	}
-	if err := pki.WriteFile(e.ClientConf, []byte(client), 0o644); err != nil {
-		return nil, err
+	server := fmt.Sprintf(`# Choria server settings for emulated nodes, written by "choria-broker dev".
+collectives = mcollective
+main_collective = mcollective
+plugin.choria.middleware_hosts = nats://127.0.0.1:%d
+plugin.choria.use_srv = false
+plugin.security.provider = puppet
+plugin.choria.ssldir = %s
+`, o.ClientPort, p.SSLDir)
+	for path, text := range map[string]string{e.BrokerConf: broker, e.ClientConf: client, e.ServerConf: server} {
+		if err := pki.WriteFile(path, []byte(text), 0o644); err != nil {
+			return nil, err
+		}
 	}
 	return e, nil
 }
