@@ -10,6 +10,7 @@ import (
 
 	"github.com/choria-broker/choria-broker/internal/broker"
 	"github.com/choria-broker/choria-broker/internal/config"
+	"github.com/choria-broker/choria-broker/internal/limits"
 	"github.com/choria-broker/choria-broker/internal/logging"
 )
 
@@ -41,6 +42,10 @@ func runConfig(parent context.Context, path string) error {
 	defer log.Close()
 	for _, w := range cfg.Warnings {
 		log.Warn(w)
+	}
+	// Every client holds a descriptor; leave room for files and listeners.
+	if n, err := limits.RaiseNoFile(uint64(cfg.Network.MaxConnections) + 1024); err != nil {
+		log.Warn("open-file limit too low for plugin.choria.network.max_connections", "limit", n, "error", err)
 	}
 	b, err := broker.New(cfg, log.Logger)
 	if err != nil {
