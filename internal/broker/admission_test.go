@@ -77,7 +77,7 @@ func TestAdmissionMatrix(t *testing.T) {
 	}
 	// The engine's own handshake error lines are demoted, so a refusal is
 	// one warning, not two.
-	if got := logs.lines("level=ERROR", "TLS handshake error"); len(got) != 0 {
+	if got := logs.lines("level=ERROR", admissionMarker); len(got) != 0 {
 		t.Fatalf("engine logged refusals again at error level:\n%s", strings.Join(got, "\n"))
 	}
 }

@@ -122,6 +122,7 @@ func (p *testPKI) config() *config.Config {
 	cfg := config.Default()
 	cfg.Identity = "broker.example.net"
 	cfg.BrokerNetwork = true
+	cfg.UseSRV = false // no DNS in tests
 	cfg.Network.ListenAddress = "127.0.0.1"
 	cfg.Network.ClientPort = 0 // any free port
 	cfg.StatsPort = 0          // monitoring off unless a test wants it

@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"strings"
+	"sync"
+	"time"
 )
 
 // natsLogger routes the embedded engine's log through slog.
@@ -12,7 +15,8 @@ type natsLogger struct {
 	log *slog.Logger
 	// fatal is told about Fatalf: the engine expects the process to exit
 	// there, we stop the broker instead.
-	fatal func(msg string)
+	fatal    func(msg string)
+	throttle *throttle
 }
 
 // admissionMarker is in every handshake error our admission returns; the
@@ -20,10 +24,13 @@ type natsLogger struct {
 const admissionMarker = "refused by choria-broker admission"
 
 func (l *natsLogger) logf(level slog.Level, format string, v []any) {
-	if !l.log.Enabled(context.Background(), level) {
+	if !l.log.Enabled(context.Background(), level) && level < slog.LevelInfo {
 		return
 	}
 	msg := fmt.Sprintf(format, v...)
+	if !l.explain(msg) {
+		return
+	}
 	if level >= slog.LevelWarn && strings.Contains(msg, admissionMarker) {
 		level = slog.LevelDebug
 		if !l.log.Enabled(context.Background(), level) {
@@ -47,4 +54,53 @@ func (l *natsLogger) Fatalf(format string, v ...any) {
 	if l.fatal != nil {
 		l.fatal(msg)
 	}
+}
+
+// throttle lets a repeated message through once per period per key: a
+// refused peer retries every second, and one line a minute says enough.
+type throttle struct {
+	mu     sync.Mutex
+	period time.Duration
+	last   map[string]time.Time
+}
+
+func newThrottle(period time.Duration) *throttle {
+	return &throttle{period: period, last: map[string]time.Time{}}
+}
+
+func (t *throttle) allow(key string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := time.Now()
+	if last, ok := t.last[key]; ok && now.Sub(last) < t.period {
+		return false
+	}
+	if len(t.last) > 10000 {
+		clear(t.last) // bounded memory under a flood of distinct keys
+	}
+	t.last[key] = now
+	return true
+}
+
+// routeAuthFailure is how the engine reports a peer with the wrong routes
+// user or password.
+const routeAuthFailure = "Router connection closed: Authentication Failure"
+
+// explain turns engine messages an operator cannot act on into ones they
+// can, throttled per peer. It returns false when the line was handled.
+func (l *natsLogger) explain(msg string) bool {
+	if !strings.Contains(msg, routeAuthFailure) {
+		return true
+	}
+	remote := msg
+	if i := strings.Index(msg, " - "); i > 0 {
+		remote = msg[:i]
+	}
+	if host, _, err := net.SplitHostPort(remote); err == nil {
+		remote = host
+	}
+	if l.throttle.allow("routeauth " + remote) {
+		l.log.Warn("cluster peer refused: wrong routes user or password; plugin.choria.network.peer_user and peer_password must be the same on every member", "remote", remote)
+	}
+	return false
 }

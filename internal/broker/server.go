@@ -35,6 +35,10 @@ type Broker struct {
 	opts      *server.Options
 	srv       *server.Server
 
+	resolver      *net.Resolver
+	peerLog       *throttle // refused cluster peers, logged once a minute each
+	expectedPeers int // routes configured, this broker left out
+
 	fatal     chan string
 	fatalOnce sync.Once
 	ready     chan struct{}
@@ -55,6 +59,8 @@ func New(cfg *config.Config, log *slog.Logger) (*Broker, error) {
 		log:       log,
 		files:     pki.ResolveFiles(cfg),
 		admission: newAdmissionStats(),
+		resolver:  net.DefaultResolver,
+		peerLog:   newThrottle(time.Minute),
 		fatal:     make(chan string, 1),
 		ready:     make(chan struct{}),
 	}
@@ -71,6 +77,9 @@ func New(cfg *config.Config, log *slog.Logger) (*Broker, error) {
 
 	b.opts, err = b.options()
 	if err != nil {
+		return nil, err
+	}
+	if err := b.clusterOptions(context.Background(), b.opts); err != nil {
 		return nil, err
 	}
 	return b, nil
@@ -133,7 +142,7 @@ func (b *Broker) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("cannot configure the NATS engine: %w", err)
 	}
-	srv.SetLoggerV2(&natsLogger{log: b.log, fatal: b.onFatal}, b.opts.Debug, false, false)
+	srv.SetLoggerV2(&natsLogger{log: b.log, fatal: b.onFatal, throttle: b.peerLog}, b.opts.Debug, false, false)
 	b.srv = srv
 
 	watchCtx, stopWatch := context.WithCancel(ctx)
@@ -152,10 +161,14 @@ func (b *Broker) Run(ctx context.Context) error {
 	b.log.Info("broker ready", "identity", b.cfg.Identity, "client", b.ClientAddr().String(), "monitor", b.monitorString())
 	close(b.ready)
 
-	wg.Add(1)
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		b.watchTrust(watchCtx, time.Second)
+	}()
+	go func() {
+		defer wg.Done()
+		b.watchCluster(watchCtx, 10*time.Second, time.Minute)
 	}()
 
 	select {

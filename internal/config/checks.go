@@ -96,3 +96,12 @@ func checkPublicURL(v any) string {
 	}
 	return ""
 }
+
+// checkClusterName: the federation cluster is one token of NATS subjects
+// and queue groups.
+func checkClusterName(v any) string {
+	if !collectiveName.MatchString(v.(string)) {
+		return `may only contain letters, digits, "_" and "-"`
+	}
+	return ""
+}

@@ -22,10 +22,14 @@ type Config struct {
 	MainCollective string   // main_collective (default: first collective)
 
 	UseSRV          bool     // plugin.choria.use_srv
+	SRVDomain       string   // plugin.choria.srv_domain
 	MiddlewareHosts []string // plugin.choria.middleware_hosts
 
 	BrokerNetwork bool // plugin.choria.broker_network
 	Network       Network
+
+	BrokerFederation bool // plugin.choria.broker_federation
+	Federation       Federation
 
 	StatsAddress string // plugin.choria.stats_address
 	StatsPort    int    // plugin.choria.stats_port (0 turns monitoring off)
@@ -50,6 +54,20 @@ type Network struct {
 	AuthTimeout    time.Duration // plugin.choria.network.auth_timeout
 	PublicURL      string        // plugin.choria.network.public_url
 	MaxConnections int           // plugin.choria.network.max_connections (ours)
+
+	Peers        []string // plugin.choria.network.peers: every member, this broker included
+	PeerPort     int      // plugin.choria.network.peer_port (ours defaults to 4223)
+	PeerUser     string   // plugin.choria.network.peer_user
+	PeerPassword string   // plugin.choria.network.peer_password
+	PeerTLS      bool     // plugin.choria.network.peer_tls (ours): mutual TLS on routes
+	ClusterName  string   // plugin.choria.network.gateway_name
+}
+
+// Federation holds the federation broker's settings; its collective side
+// uses MiddlewareHosts.
+type Federation struct {
+	Cluster         string   // plugin.choria.federation.cluster
+	MiddlewareHosts []string // plugin.choria.federation_middleware_hosts
 }
 
 // Security holds the security provider settings.

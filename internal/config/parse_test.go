@@ -195,7 +195,7 @@ func TestBroken(t *testing.T) {
 		{"port_not_number.conf", 2, "plugin.choria.network.client_port", `plugin.choria.network.client_port = "42x": not a port number (1-65535)`},
 		{"client_port_zero.conf", 2, "plugin.choria.network.client_port", `plugin.choria.network.client_port = "0": not a port number (1-65535)`},
 		{"stats_port_range.conf", 2, "plugin.choria.stats_port", `plugin.choria.stats_port = "65536": not a port number (1-65535, or 0 to turn it off)`},
-		{"raw_key_bad_port.conf", 2, "plugin.choria.network.peer_port", `plugin.choria.network.peer_port = "5222x": not a port number (1-65535, or 0 to turn it off)`},
+		{"raw_key_bad_port.conf", 2, "plugin.choria.network.peer_port", `plugin.choria.network.peer_port = "5222x": not a port number (1-65535)`},
 		{"bad_bool.conf", 3, "plugin.choria.use_srv", `plugin.choria.use_srv = "maybe": not a boolean (true/false, yes/no, y/n, t/f, 1/0)`},
 		{"bad_duration.conf", 2, "plugin.choria.network.write_deadline", `plugin.choria.network.write_deadline = "10 seconds": ` + kindHelp[kDuration]},
 		{"tls_timeout_big.conf", 2, "plugin.choria.network.tls_timeout", `plugin.choria.network.tls_timeout = "2m": must be more than 0s and at most 60s`},

@@ -1,0 +1,286 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/choria-broker/choria-broker/internal/pki"
+)
+
+// peerSRV is the DNS SRV service Choria publishes broker peers under.
+const peerSRV = "mcollective-broker"
+
+// peerList is the configured peers, or those SRV records name when the
+// list is empty and plugin.choria.use_srv is on.
+func (b *Broker) peerList(ctx context.Context) ([]string, error) {
+	n := b.cfg.Network
+	if len(n.Peers) > 0 || !b.cfg.UseSRV {
+		return n.Peers, nil
+	}
+	domain := b.cfg.SRVDomain
+	if domain == "" {
+		if i := strings.IndexByte(b.cfg.Identity, '.'); i > 0 {
+			domain = b.cfg.Identity[i+1:]
+		}
+	}
+	if domain == "" {
+		return nil, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_, addrs, err := b.resolver.LookupSRV(ctx, peerSRV, "tcp", domain)
+	if err != nil {
+		var dnsErr *net.DNSError
+		if errors.As(err, &dnsErr) && dnsErr.IsNotFound {
+			return nil, nil // no SRV records: a single broker
+		}
+		// DNS trouble must not keep a broker down; it runs alone and says so.
+		b.log.Warn("plugin.choria.use_srv: cannot look up cluster peers; running without a cluster until restarted", "srv", "_"+peerSRV+"._tcp."+domain, "error", err)
+		return nil, nil
+	}
+	var peers []string
+	for _, a := range addrs {
+		peers = append(peers, net.JoinHostPort(strings.TrimSuffix(a.Target, "."), strconv.Itoa(int(a.Port))))
+	}
+	return peers, nil
+}
+
+// routeURLs turns peer entries (name, host:port or nats://host:port) into
+// route URLs carrying the routes password, leaving this broker out.
+func (b *Broker) routeURLs(peers []string) (routes []*url.URL, self []string, err error) {
+	n := b.cfg.Network
+	for _, p := range peers {
+		raw := strings.TrimSpace(p)
+		if raw == "" {
+			continue
+		}
+		if !strings.Contains(raw, "://") {
+			raw = "nats://" + raw
+		}
+		u, err := url.Parse(raw)
+		if err != nil || u.Hostname() == "" {
+			return nil, nil, fmt.Errorf("plugin.choria.network.peers: %q is not a name, host:port or nats://host:port", p)
+		}
+		port := n.PeerPort
+		if u.Port() != "" {
+			port, err = strconv.Atoi(u.Port())
+			if err != nil || port < 1 || port > 65535 {
+				return nil, nil, fmt.Errorf("plugin.choria.network.peers: %q has a bad port", p)
+			}
+		}
+		if b.isSelf(u.Hostname(), port) {
+			self = append(self, p)
+			continue
+		}
+		r := &url.URL{Scheme: "nats", Host: net.JoinHostPort(u.Hostname(), strconv.Itoa(port))}
+		if n.PeerUser != "" || n.PeerPassword != "" {
+			r.User = url.UserPassword(n.PeerUser, n.PeerPassword)
+		}
+		routes = append(routes, r)
+	}
+	return routes, self, nil
+}
+
+// isSelf recognises this broker in the shared peers list: its cluster
+// port, under its identity, a name of its certificate, or its listen address.
+func (b *Broker) isSelf(host string, port int) bool {
+	if port != b.routePort() {
+		return false
+	}
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	if host == strings.ToLower(b.cfg.Identity) {
+		return true
+	}
+	for _, name := range pki.Names(b.cert.Load().Leaf) {
+		if strings.ToLower(name) == host {
+			return true
+		}
+	}
+	listen := net.ParseIP(b.cfg.Network.ListenAddress)
+	ip := net.ParseIP(host)
+	return ip != nil && listen != nil && (ip.Equal(listen) || (listen.IsUnspecified() && isLocalIP(ip)))
+}
+
+// routePort is the cluster port; tests ask for a free one with 0.
+func (b *Broker) routePort() int { return b.cfg.Network.PeerPort }
+
+func isLocalIP(ip net.IP) bool {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return ip.IsLoopback()
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.Equal(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// clusterOptions configures the engine's routes when this broker has peers.
+func (b *Broker) clusterOptions(ctx context.Context, opts *server.Options) error {
+	peers, err := b.peerList(ctx)
+	if err != nil {
+		return err
+	}
+	if len(peers) == 0 {
+		return nil
+	}
+	routes, self, err := b.routeURLs(peers)
+	if err != nil {
+		return err
+	}
+	n := b.cfg.Network
+	if len(routes) == 0 {
+		b.log.Warn("plugin.choria.network.peers names only this broker; running without a cluster", "peers", strings.Join(peers, ","))
+		return nil
+	}
+	if len(self) == 0 {
+		b.log.Warn("this broker is not in plugin.choria.network.peers; list every member, this one included, on every member", "identity", b.cfg.Identity, "peers", strings.Join(peers, ","))
+	}
+	port := n.PeerPort
+	if port == 0 {
+		port = server.RANDOM_PORT
+	}
+	opts.Cluster = server.ClusterOpts{
+		Name:       n.ClusterName,
+		Host:       n.ListenAddress,
+		Port:       port,
+		Username:   n.PeerUser,
+		Password:   n.PeerPassword,
+		TLSTimeout: n.TLSTimeout.Seconds(),
+		PoolSize:   -1, // one route per peer, as go-choria brokers run
+	}
+	if n.PeerTLS {
+		opts.Cluster.TLSConfig = b.routeTLSConfig()
+	} else {
+		b.log.Warn("ROUTE TLS IS OFF (plugin.choria.network.peer_tls = false): cluster traffic, fleet requests and replies included, crosses the network in clear and any host that reaches the cluster port can join. Use this only while old peers without TLS remain.")
+	}
+	opts.Routes = routes
+	b.expectedPeers = len(routes)
+	if opts.ClientAdvertise == "" {
+		// Members gossip this to clients, so nodes that know one broker
+		// fail over to the others.
+		opts.ClientAdvertise = net.JoinHostPort(b.cfg.Identity, strconv.Itoa(n.ClientPort))
+	}
+	return nil
+}
+
+// routeTLSConfig is mutual TLS for routes with the same certificate, CA and
+// CRL as clients. Accepting: a peer must present a CA-signed, unrevoked
+// certificate. Dialling: the peer's certificate must name the host dialled
+// (Go's own check) and not be revoked.
+func (b *Broker) routeTLSConfig() *tls.Config {
+	roots := x509.NewCertPool()
+	for _, c := range b.trust.Load().CAs {
+		roots.AddCert(c)
+	}
+	return &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		RootCAs:    roots,
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			return b.cert.Load(), nil
+		},
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			if err := b.trust.Load().VerifyServer(cs.PeerCertificates, time.Now()); err != nil {
+				b.log.Warn("cluster peer refused", "peer", cs.ServerName, "error", err)
+				return fmt.Errorf("%s: %w", admissionMarker, err)
+			}
+			return nil
+		},
+		GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+			remote := hello.Conn.RemoteAddr().String()
+			return &tls.Config{
+				MinVersion:   tls.VersionTLS12,
+				Certificates: []tls.Certificate{*b.cert.Load()},
+				ClientAuth:   tls.RequestClientCert,
+				VerifyConnection: func(cs tls.ConnectionState) error {
+					return b.admitPeer(remote, cs)
+				},
+			}, nil
+		},
+	}
+}
+
+// admitPeer checks a peer dialling our cluster port, as admit does clients.
+func (b *Broker) admitPeer(remote string, cs tls.ConnectionState) error {
+	err := b.trust.Load().VerifyClient(cs.PeerCertificates, time.Now())
+	if err == nil {
+		return nil
+	}
+	attrs := []any{"remote", remote, "error", err.Error()}
+	key := remote
+	if re, ok := err.(*pki.RefusedError); ok {
+		attrs = []any{"remote", remote, "reason", string(re.Reason), "subject", re.Subject, "detail", re.Detail}
+		key = re.Subject + string(re.Reason)
+	}
+	if b.peerLog.allow("peer " + key) {
+		b.log.Warn("cluster peer refused", attrs...)
+	}
+	return fmt.Errorf("%s: %w", admissionMarker, err)
+}
+
+// watchCluster says, while the cluster is incomplete, how many peers are
+// connected and which, so that a cluster that cannot form is noticed.
+func (b *Broker) watchCluster(ctx context.Context, first, every time.Duration) {
+	if b.expectedPeers == 0 {
+		return
+	}
+	t := time.NewTimer(first)
+	defer t.Stop()
+	complete := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		t.Reset(every)
+		names := b.routeNames()
+		switch {
+		case len(names) < b.expectedPeers:
+			complete = false
+			b.log.Warn("cluster incomplete: peers missing; the route errors logged above say why (unreachable, name does not resolve, certificate refused, wrong routes password)",
+				"connected", len(names), "expected", b.expectedPeers, "peers", strings.Join(names, ","))
+		case !complete:
+			complete = true
+			b.log.Info("cluster complete", "peers", strings.Join(names, ","))
+		}
+	}
+}
+
+// routeNames are the server names of the connected routes.
+func (b *Broker) routeNames() []string {
+	rz, err := b.srv.Routez(nil)
+	if err != nil {
+		return nil
+	}
+	var names []string
+	for _, r := range rz.Routes {
+		names = append(names, r.RemoteName)
+	}
+	slices.Sort(names)
+	return slices.Compact(names)
+}
+
+// Routes is how many peers are connected.
+func (b *Broker) Routes() int { return len(b.routeNames()) }
+
+// ClusterAddr is the cluster listener's address, nil without a cluster.
+func (b *Broker) ClusterAddr() *net.TCPAddr {
+	if b.srv == nil {
+		return nil
+	}
+	return b.srv.ClusterAddr()
+}
