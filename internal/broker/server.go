@@ -37,7 +37,7 @@ type Broker struct {
 
 	resolver      *net.Resolver
 	peerLog       *throttle // refused cluster peers, logged once a minute each
-	expectedPeers int // routes configured, this broker left out
+	expectedPeers int       // routes configured, this broker left out
 
 	fatal     chan string
 	fatalOnce sync.Once

@@ -53,8 +53,8 @@ func ServerURLs(hosts []string) []string {
 	return out
 }
 
-// tlsConfig is a Choria connector's TLS: its certificate, the CA, TLS 1.2+.
-func tlsConfig(kp *pki.KeyPair, cas []*x509.Certificate) *tls.Config {
+// TLSConfig is a Choria connector's TLS: its certificate, the CA, TLS 1.2+.
+func TLSConfig(kp *pki.KeyPair, cas []*x509.Certificate) *tls.Config {
 	roots := x509.NewCertPool()
 	for _, c := range cas {
 		roots.AddCert(c)
@@ -66,10 +66,10 @@ func tlsConfig(kp *pki.KeyPair, cas []*x509.Certificate) *tls.Config {
 	return c
 }
 
-// connOptions are a go-choria server's connection settings: infinite
+// ConnOptions are a go-choria server's connection settings: infinite
 // reconnects with a jittered 0.5-20 s back-off, a 2 s connect timeout and a
 // deliberately tiny reconnect buffer.
-func connOptions(name string, tc *tls.Config, extra ...nats.Option) []nats.Option {
+func ConnOptions(name string, tc *tls.Config, extra ...nats.Option) []nats.Option {
 	return append([]nats.Option{
 		nats.Name(name),
 		nats.Secure(tc),
@@ -80,9 +80,9 @@ func connOptions(name string, tc *tls.Config, extra ...nats.Option) []nats.Optio
 	}, extra...)
 }
 
-// connectRetry makes the first connection, retrying forever with the 5 s
+// ConnectRetry makes the first connection, retrying forever with the 5 s
 // back-off table until ctx ends, as go-choria does at start-up.
-func connectRetry(ctx context.Context, servers []string, opts []nats.Option) (*nats.Conn, error) {
+func ConnectRetry(ctx context.Context, servers []string, opts []nats.Option) (*nats.Conn, error) {
 	for attempt := 0; ; attempt++ {
 		nc, err := nats.Connect(strings.Join(servers, ","), opts...)
 		if err == nil {
@@ -96,9 +96,9 @@ func connectRetry(ctx context.Context, servers []string, opts []nats.Option) (*n
 	}
 }
 
-// connectedURL is the broker URL as Choria records it in seen-by hops,
+// ConnectedURL is the broker URL as Choria records it in seen-by hops,
 // credentials removed.
-func connectedURL(nc *nats.Conn) string {
+func ConnectedURL(nc *nats.Conn) string {
 	u, err := url.Parse(nc.ConnectedUrl())
 	if err != nil {
 		return ""

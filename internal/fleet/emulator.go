@@ -165,14 +165,14 @@ func (e *Emulator) Run(ctx context.Context) error {
 }
 
 func (e *Emulator) connect(ctx context.Context, n *node, kp *pki.KeyPair) error {
-	opts := connOptions(n.identity, tlsConfig(kp, e.opts.CA),
+	opts := ConnOptions(n.identity, TLSConfig(kp, e.opts.CA),
 		nats.DisconnectErrHandler(func(*nats.Conn, error) { e.connected.Add(-1) }),
 		nats.ReconnectHandler(func(*nats.Conn) {
 			e.connected.Add(1)
 			e.reconnects.Add(1)
 		}),
 	)
-	nc, err := connectRetry(ctx, e.opts.Servers, opts)
+	nc, err := ConnectRetry(ctx, e.opts.Servers, opts)
 	if err != nil {
 		return err
 	}
@@ -266,7 +266,7 @@ func (e *Emulator) process(n *node, payload []byte) {
 	if nc == nil {
 		return
 	}
-	url := connectedURL(nc)
+	url := ConnectedURL(nc)
 	reply.AddHop(url, n.identity, url)
 	data, err := reply.Marshal()
 	if err == nil {

@@ -126,7 +126,7 @@ func Ping(ctx context.Context, o PingOptions) (*PingResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	nc, err := nats.Connect(strings.Join(o.Servers, ","), connOptions(signer.CallerID(), tlsConfig(o.Cert, o.CA), nats.PingInterval(30*time.Second), nats.MaxReconnects(5))...)
+	nc, err := nats.Connect(strings.Join(o.Servers, ","), ConnOptions(signer.CallerID(), TLSConfig(o.Cert, o.CA), nats.PingInterval(30*time.Second), nats.MaxReconnects(5))...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot connect to %s: %w", strings.Join(o.Servers, ","), err)
 	}
@@ -215,7 +215,7 @@ func rpcPing(ctx context.Context, nc *nats.Conn, signer *protocol.Signer, o Ping
 // publishRequest sends t to every target, or through each federation with
 // the targets in the federation header (in chunks of 200).
 func publishRequest(nc *nats.Conn, t *protocol.Transport, identity string, targets, federations []string) error {
-	url := connectedURL(nc)
+	url := ConnectedURL(nc)
 	t.AddHop(url, identity, url)
 	if len(federations) == 0 {
 		data, err := t.Marshal()
