@@ -12,3 +12,9 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 here=$(dirname "$0")
 bash "$here/install-puppetserver.sh"
+
+# Stock nats-server, the engine's own version, for interop tests and benchmarks.
+version=$(cd "$here/.." && go list -m -f '{{.Version}}' github.com/nats-io/nats-server/v2)
+if ! nats-server --version 2>/dev/null | grep -q "$version"; then
+  GOBIN=/usr/local/bin GOFLAGS=-mod=mod go install "github.com/nats-io/nats-server/v2@$version"
+fi
