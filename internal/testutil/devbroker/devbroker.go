@@ -6,8 +6,10 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -44,6 +46,12 @@ func Start(t testing.TB, env *devenv.Env) *Broker {
 		t.Fatal(err)
 	}
 	cfg.StatsPort = 0
+	return StartConfig(t, env, cfg)
+}
+
+// StartConfig runs a broker with cfg until Stop or the end of the test.
+func StartConfig(t testing.TB, env *devenv.Env, cfg *config.Config) *Broker {
+	t.Helper()
 	b, err := broker.New(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -111,4 +119,66 @@ func FreePort(t testing.TB) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// ClusterConfigs are the configurations of an n-member loopback cluster on
+// env's CA: each member has its own certificate (broker<i>.example.net,
+// with localhost and 127.0.0.1), client and cluster ports, and the same
+// peers list; it advertises 127.0.0.1 to clients.
+func ClusterConfigs(t testing.TB, env *devenv.Env, n int) []*config.Config {
+	t.Helper()
+	base, err := config.Load(env.BrokerConf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	peerPorts := make([]int, n)
+	var peers []string
+	for i := range peerPorts {
+		peerPorts[i] = FreePort(t)
+		peers = append(peers, fmt.Sprintf("127.0.0.1:%d", peerPorts[i]))
+	}
+	dir := t.TempDir()
+	var out []*config.Config
+	for i := range n {
+		name := fmt.Sprintf("broker%d.example.net", i+1)
+		kp, err := env.PKI.CA.Issue(pki.IssueOptions{Name: name, DNSNames: []string{"localhost"}, IPs: []net.IP{net.ParseIP("127.0.0.1")}, KeyType: "ec"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		key, _ := pki.KeyPEM(kp.Key)
+		certFile, keyFile := filepath.Join(dir, name+".pem"), filepath.Join(dir, name+".key")
+		if err := pki.WriteFile(certFile, pki.CertsPEM(kp.Chain...), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := pki.WriteFile(keyFile, key, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg := *base
+		cfg.Identity = name
+		cfg.Security.Provider = "file"
+		cfg.Security.FileCertificate, cfg.Security.FileKey = certFile, keyFile
+		cfg.Security.FileCA, cfg.Security.FileCRL = env.PKI.CAFile(), env.PKI.CRLFile()
+		cfg.Network.ClientPort = FreePort(t)
+		cfg.Network.PublicURL = fmt.Sprintf("127.0.0.1:%d", cfg.Network.ClientPort)
+		cfg.Network.Peers = peers
+		cfg.Network.PeerPort = peerPorts[i]
+		cfg.Network.PeerUser, cfg.Network.PeerPassword = "routes", "secret"
+		cfg.StatsPort = 0
+		out = append(out, &cfg)
+	}
+	return out
+}
+
+// WaitRoutes waits until every broker has want routes.
+func WaitRoutes(t testing.TB, bs []*Broker, want int, limit time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for _, b := range bs {
+		for b.Routes() != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s has %d routes, want %d", b.Config.Identity, b.Routes(), want)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
 }
