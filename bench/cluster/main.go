@@ -1,0 +1,327 @@
+// Command cluster compares a 3-member cluster with a single broker under
+// the same emulated fleet: broker memory, connect time and ping times.
+// Every process is the real choria-broker binary; all run on loopback.
+//
+//	go run ./bench/cluster --nodes 3000 --pings 20
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/choria-broker/choria-broker/internal/devenv"
+	"github.com/choria-broker/choria-broker/internal/pki"
+)
+
+func main() {
+	nodes := flag.Int("nodes", 3000, "emulated nodes")
+	pings := flag.Int("pings", 20, "pings per setup")
+	bin := flag.String("bin", "", "choria-broker binary (default: build one)")
+	flag.Parse()
+	if err := run(*nodes, *pings, *bin); err != nil {
+		fmt.Fprintln(os.Stderr, "bench/cluster:", err)
+		os.Exit(1)
+	}
+}
+
+type result struct {
+	name              string
+	brokers           int
+	connect           time.Duration
+	rssKiB            []int64 // per broker, after the pings
+	cpu               []float64
+	p50, p99, all     []time.Duration
+	replies, expected int
+}
+
+func run(nodes, pings int, bin string) error {
+	dir, err := os.MkdirTemp("", "bench-cluster")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	if bin == "" {
+		bin = filepath.Join(dir, "choria-broker")
+		build := exec.Command("go", "build", "-o", bin, "./cmd/choria-broker")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			return fmt.Errorf("build: %w", err)
+		}
+	}
+	env, err := devenv.Prepare(filepath.Join(dir, "dev"), devenv.Options{ClientPort: freePort()})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("# Cluster against single broker, %d emulated nodes, %d pings each\n\n", nodes, pings)
+	fmt.Printf("Machine: %d cores shared by the brokers, the fleet and the ping client; loopback only.\n", numCPU())
+	fmt.Printf("Command: go run ./bench/cluster --nodes %d --pings %d\n\n", nodes, pings)
+	var results []*result
+	for _, n := range []int{1, 3} {
+		r, err := measure(dir, bin, env, n, nodes, pings)
+		if err != nil {
+			return err
+		}
+		results = append(results, r)
+	}
+	fmt.Println("| setup | connect | broker RSS (MiB, each) | total RSS (MiB) | broker CPU s (each) | ping p50 (median of runs) | ping p99 (median) | replies |")
+	fmt.Println("|---|---:|---|---:|---|---:|---:|---:|")
+	for _, r := range results {
+		var each []string
+		var total int64
+		for _, k := range r.rssKiB {
+			each = append(each, fmt.Sprintf("%.0f", float64(k)/1024))
+			total += k
+		}
+		var cpu []string
+		for _, c := range r.cpu {
+			cpu = append(cpu, fmt.Sprintf("%.1f", c))
+		}
+		fmt.Printf("| %s | %s | %s | %.0f | %s | %s | %s | %d/%d |\n", r.name, r.connect.Round(10*time.Millisecond), strings.Join(each, ", "),
+			float64(total)/1024, strings.Join(cpu, ", "), median(r.p50).Round(time.Millisecond), median(r.p99).Round(time.Millisecond), r.replies, r.expected)
+	}
+	return nil
+}
+
+// measure starts n brokers, the fleet and the pings, and stops them all.
+func measure(dir, bin string, env *devenv.Env, n, nodes, pings int) (*result, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	confs, clientURLs, err := writeConfigs(dir, env, n)
+	if err != nil {
+		return nil, err
+	}
+	var procs []*exec.Cmd
+	defer func() {
+		for _, p := range procs {
+			stop(p)
+		}
+	}()
+	for i, c := range confs {
+		p, _, err := start(ctx, bin, filepath.Join(dir, fmt.Sprintf("broker-%d-%d.log", n, i)), "run", "--config", c)
+		if err != nil {
+			return nil, err
+		}
+		procs = append(procs, p)
+	}
+	for _, u := range clientURLs {
+		if err := waitPort(strings.TrimPrefix(u, "nats://"), 30*time.Second); err != nil {
+			return nil, err
+		}
+	}
+	time.Sleep(2 * time.Second) // routes
+	r := &result{name: fmt.Sprintf("%d broker(s)", n), brokers: n}
+	begin := time.Now()
+	emu, out, err := start(ctx, bin, filepath.Join(dir, fmt.Sprintf("emulate-%d.log", n)), "emulate", "--dev", "--dev-dir", env.Dir, "--nodes", strconv.Itoa(nodes), "--server", strings.Join(clientURLs, ","))
+	if err != nil {
+		return nil, err
+	}
+	defer stop(emu)
+	if err := waitLine(out, fmt.Sprintf("all %d nodes connected", nodes), 10*time.Minute); err != nil {
+		return nil, err
+	}
+	r.connect = time.Since(begin)
+	r.expected = nodes
+	for i := 0; i < pings; i++ {
+		cmd := exec.Command(bin, "ping", "--dev", "--dev-dir", env.Dir, "--server", clientURLs[0], "--expect", strconv.Itoa(nodes), "--timeout", "30s", "--json")
+		data, err := cmd.Output()
+		if err != nil && len(data) == 0 {
+			return nil, fmt.Errorf("ping: %w", err)
+		}
+		var p struct {
+			Count int           `json:"count"`
+			P50   time.Duration `json:"p50_ns"`
+			P99   time.Duration `json:"p99_ns"`
+		}
+		if err := json.Unmarshal(data, &p); err != nil {
+			return nil, fmt.Errorf("ping output: %w", err)
+		}
+		r.p50, r.p99 = append(r.p50, p.P50), append(r.p99, p.P99)
+		r.replies = min(r.replies, p.Count)
+		if i == 0 {
+			r.replies = p.Count
+		}
+	}
+	for _, p := range procs {
+		rss, cpu := procStats(p.Process.Pid)
+		r.rssKiB, r.cpu = append(r.rssKiB, rss), append(r.cpu, cpu)
+	}
+	return r, nil
+}
+
+func writeConfigs(dir string, env *devenv.Env, n int) (confs, urls []string, err error) {
+	var peers []string
+	peerPorts := make([]int, n)
+	for i := range peerPorts {
+		peerPorts[i] = freePort()
+		peers = append(peers, fmt.Sprintf("127.0.0.1:%d", peerPorts[i]))
+	}
+	for i := range n {
+		name := fmt.Sprintf("bench%d.example.net", i+1)
+		kp, err := env.PKI.CA.Issue(pki.IssueOptions{Name: name, DNSNames: []string{"localhost"}, IPs: []net.IP{net.ParseIP("127.0.0.1")}})
+		if err != nil {
+			return nil, nil, err
+		}
+		key, _ := pki.KeyPEM(kp.Key)
+		certFile, keyFile := filepath.Join(dir, name+".pem"), filepath.Join(dir, name+".key")
+		if err := pki.WriteFile(certFile, pki.CertsPEM(kp.Chain...), 0o644); err != nil {
+			return nil, nil, err
+		}
+		if err := pki.WriteFile(keyFile, key, 0o600); err != nil {
+			return nil, nil, err
+		}
+		port := freePort()
+		text := fmt.Sprintf(`identity = %s
+loglevel = warn
+plugin.choria.broker_network = true
+plugin.choria.network.listen_address = 127.0.0.1
+plugin.choria.network.client_port = %d
+plugin.choria.network.public_url = 127.0.0.1:%d
+plugin.choria.stats_port = 0
+plugin.choria.use_srv = false
+plugin.security.provider = file
+plugin.security.file.certificate = %s
+plugin.security.file.key = %s
+plugin.security.file.ca = %s
+plugin.security.file.crl = %s
+`, name, port, port, certFile, keyFile, env.PKI.CAFile(), env.PKI.CRLFile())
+		if n > 1 {
+			text += fmt.Sprintf("plugin.choria.network.peers = %s\nplugin.choria.network.peer_port = %d\nplugin.choria.network.peer_password = bench\n", strings.Join(peers, ","), peerPorts[i])
+		}
+		conf := filepath.Join(dir, fmt.Sprintf("%s-%d.conf", name, n))
+		if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+			return nil, nil, err
+		}
+		confs, urls = append(confs, conf), append(urls, fmt.Sprintf("nats://127.0.0.1:%d", port))
+	}
+	return confs, urls, nil
+}
+
+// start runs the binary with its output in a log file and on a pipe.
+func start(ctx context.Context, bin, logFile string, args ...string) (*exec.Cmd, *bufio.Reader, error) {
+	f, err := os.Create(logFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	cmd := exec.CommandContext(ctx, bin, args...)
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = io.MultiWriter(f, pw), io.MultiWriter(f, pw)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, nil, err
+	}
+	go func() {
+		cmd.Wait()
+		pw.Close()
+		f.Close()
+	}()
+	return cmd, bufio.NewReader(pr), nil
+}
+
+func stop(cmd *exec.Cmd) {
+	if cmd.Process == nil {
+		return
+	}
+	syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+	for i := 0; i < 100; i++ {
+		if syscall.Kill(cmd.Process.Pid, 0) != nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+}
+
+// waitLine reads output until a line contains text; the rest is drained.
+func waitLine(r *bufio.Reader, text string, limit time.Duration) error {
+	found := make(chan error, 1)
+	go func() {
+		for {
+			line, err := r.ReadString('\n')
+			if strings.Contains(line, text) {
+				found <- nil
+				io.Copy(io.Discard, r)
+				return
+			}
+			if err != nil {
+				found <- fmt.Errorf("output ended before %q", text)
+				return
+			}
+		}
+	}()
+	select {
+	case err := <-found:
+		return err
+	case <-time.After(limit):
+		return fmt.Errorf("no %q within %s", text, limit)
+	}
+}
+
+func waitPort(addr string, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return errors.New(addr + " did not open")
+}
+
+// procStats reads a process's RSS (KiB) and CPU seconds from /proc.
+func procStats(pid int) (int64, float64) {
+	var rss int64
+	if data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil {
+		for _, l := range strings.Split(string(data), "\n") {
+			if strings.HasPrefix(l, "VmRSS:") {
+				rss, _ = strconv.ParseInt(strings.Fields(l)[1], 10, 64)
+			}
+		}
+	}
+	var cpu float64
+	if data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
+		s := string(data)
+		fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+		ut, _ := strconv.ParseFloat(fields[11], 64)
+		st, _ := strconv.ParseFloat(fields[12], 64)
+		cpu = (ut + st) / 100 // USER_HZ
+	}
+	return rss, cpu
+}
+
+func median(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func freePort() int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func numCPU() int {
+	data, _ := os.ReadFile("/proc/cpuinfo")
+	return strings.Count(string(data), "processor\t:")
+}
