@@ -81,7 +81,7 @@ func TestClusterFullMesh(t *testing.T) {
 			t.Parallel()
 			p := newTestPKI(t)
 			bs, _ := startCluster(t, p, n)
-			client := p.issue(t, pki.IssueOptions{Name: "rip.mcollective"})
+			client := p.issue(t, pki.IssueOptions{Name: "admin.privileged.mcollective"}) // any subject
 
 			// Every member's monitoring shows every other member's route.
 			for _, b := range bs {

@@ -84,7 +84,7 @@ cluster {
 		t.Fatalf("routes %s", names)
 	}
 
-	client := p.issue(t, pki.IssueOptions{Name: "rip.mcollective"})
+	client := p.issue(t, pki.IssueOptions{Name: "admin.privileged.mcollective"}) // any subject
 	onStock := mustConnect(t, fmt.Sprintf("nats://127.0.0.1:%d", stockClient), clientTLS(p.ca.Cert, client))
 	onOurs := mustConnect(t, bs[1].ClientURL(), clientTLS(p.ca.Cert, client))
 	crossRoutes(t, onOurs, onStock, "ours.to.stock")

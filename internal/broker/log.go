@@ -15,8 +15,9 @@ type natsLogger struct {
 	log *slog.Logger
 	// fatal is told about Fatalf: the engine expects the process to exit
 	// there, we stop the broker instead.
-	fatal    func(msg string)
-	throttle *throttle
+	fatal func(msg string)
+	// filters see every line first; one that returns false has handled it.
+	filters []func(msg string) bool
 }
 
 // admissionMarker is in every handshake error our admission returns; the
@@ -28,8 +29,10 @@ func (l *natsLogger) logf(level slog.Level, format string, v []any) {
 		return
 	}
 	msg := fmt.Sprintf(format, v...)
-	if !l.explain(msg) {
-		return
+	for _, f := range l.filters {
+		if !f(msg) {
+			return
+		}
 	}
 	if level >= slog.LevelWarn && strings.Contains(msg, admissionMarker) {
 		level = slog.LevelDebug
@@ -86,9 +89,10 @@ func (t *throttle) allow(key string) bool {
 // user or password.
 const routeAuthFailure = "Router connection closed: Authentication Failure"
 
-// explain turns engine messages an operator cannot act on into ones they
-// can, throttled per peer. It returns false when the line was handled.
-func (l *natsLogger) explain(msg string) bool {
+// explainRouteAuth turns the engine's bare route authentication failure
+// into what to fix, once a minute per peer. It returns false when it
+// handled the line.
+func (b *Broker) explainRouteAuth(msg string) bool {
 	if !strings.Contains(msg, routeAuthFailure) {
 		return true
 	}
@@ -99,8 +103,8 @@ func (l *natsLogger) explain(msg string) bool {
 	if host, _, err := net.SplitHostPort(remote); err == nil {
 		remote = host
 	}
-	if l.throttle.allow("routeauth " + remote) {
-		l.log.Warn("cluster peer refused: wrong routes user or password; plugin.choria.network.peer_user and peer_password must be the same on every member", "remote", remote)
+	if b.peerLog.allow("routeauth " + remote) {
+		b.log.Warn("cluster peer refused: wrong routes user or password; plugin.choria.network.peer_user and peer_password must be the same on every member", "remote", remote)
 	}
 	return false
 }

@@ -15,8 +15,8 @@ func TestCRLRevocationWhileRunning(t *testing.T) {
 	t.Parallel()
 	p := newTestPKI(t)
 	b, logs := startBroker(t, p.config())
-	stays := p.issue(t, pki.IssueOptions{Name: "stays.example.net"})
-	goes := p.issue(t, pki.IssueOptions{Name: "goes.example.net"})
+	stays := p.issue(t, pki.IssueOptions{Name: "stays.privileged.mcollective"})
+	goes := p.issue(t, pki.IssueOptions{Name: "goes.privileged.mcollective"})
 
 	staying := mustConnect(t, b.ClientURL(), clientTLS(p.ca.Cert, stays))
 	before := mustConnect(t, b.ClientURL(), clientTLS(p.ca.Cert, goes))
@@ -38,7 +38,7 @@ func TestCRLRevocationWhileRunning(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if len(logs.lines(attr("reason", "revoked"), "CN=goes.example.net")) == 0 {
+	if len(logs.lines(attr("reason", "revoked"), "CN=goes.privileged.mcollective")) == 0 {
 		t.Fatalf("no refusal logged\n%s", logs)
 	}
 	if !staying.IsConnected() {

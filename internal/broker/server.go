@@ -18,6 +18,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 
+	"github.com/choria-broker/choria-broker/internal/authz"
 	"github.com/choria-broker/choria-broker/internal/config"
 	"github.com/choria-broker/choria-broker/internal/pki"
 )
@@ -32,8 +33,13 @@ type Broker struct {
 	trust atomic.Pointer[pki.Trust]
 
 	admission *admissionStats
-	opts      *server.Options
-	srv       *server.Server
+
+	policy     *authz.Policy
+	conns      sync.Map // cid -> *connInfo of admitted clients
+	violations map[string]*atomic.Uint64
+	roleDenied atomic.Uint64
+	opts       *server.Options
+	srv        *server.Server
 
 	resolver      *net.Resolver
 	peerLog       *throttle // refused cluster peers, logged once a minute each
@@ -55,14 +61,15 @@ func New(cfg *config.Config, log *slog.Logger) (*Broker, error) {
 		return nil, errors.New("plugin.choria.broker_network is not enabled; set plugin.choria.broker_network = true to run the network broker")
 	}
 	b := &Broker{
-		cfg:       cfg,
-		log:       log,
-		files:     pki.ResolveFiles(cfg),
-		admission: newAdmissionStats(),
-		resolver:  net.DefaultResolver,
-		peerLog:   newThrottle(time.Minute),
-		fatal:     make(chan string, 1),
-		ready:     make(chan struct{}),
+		cfg:        cfg,
+		log:        log,
+		files:      pki.ResolveFiles(cfg),
+		admission:  newAdmissionStats(),
+		resolver:   net.DefaultResolver,
+		peerLog:    newThrottle(time.Minute),
+		violations: newViolationCounters(),
+		fatal:      make(chan string, 1),
+		ready:      make(chan struct{}),
 	}
 	id, err := pki.Load(b.files, cfg.Identity, time.Now())
 	if err != nil {
@@ -75,10 +82,19 @@ func New(cfg *config.Config, log *slog.Logger) (*Broker, error) {
 	b.trust.Store(id.Trust)
 	b.logTrust(id.Trust)
 
+	n := cfg.Network
+	b.policy, err = authz.NewPolicy(n.Roles, cfg.Security.CertnameWhitelist, cfg.Security.PrivilegedUsers, n.FederationBrokers, n.ClientHosts, n.DenyServerConnections)
+	if err != nil {
+		return nil, err
+	}
+	if !n.Roles {
+		log.Warn("ROLES ARE OFF (plugin.choria.network.roles = false): every CA-signed certificate, a stolen node certificate included, may command the fleet and read every reply")
+	}
 	b.opts, err = b.options()
 	if err != nil {
 		return nil, err
 	}
+	b.opts.CustomClientAuthentication = &authenticator{b: b}
 	if err := b.clusterOptions(context.Background(), b.opts); err != nil {
 		return nil, err
 	}
@@ -142,7 +158,7 @@ func (b *Broker) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("cannot configure the NATS engine: %w", err)
 	}
-	srv.SetLoggerV2(&natsLogger{log: b.log, fatal: b.onFatal, throttle: b.peerLog}, b.opts.Debug, false, false)
+	srv.SetLoggerV2(&natsLogger{log: b.log, fatal: b.onFatal, filters: []func(string) bool{b.explainRouteAuth, b.explainViolation}}, b.opts.Debug, false, false)
 	b.srv = srv
 
 	watchCtx, stopWatch := context.WithCancel(ctx)
@@ -161,7 +177,11 @@ func (b *Broker) Run(ctx context.Context) error {
 	b.log.Info("broker ready", "identity", b.cfg.Identity, "client", b.ClientAddr().String(), "monitor", b.monitorString())
 	close(b.ready)
 
-	wg.Add(2)
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		b.sweepConns(watchCtx.Done(), time.Minute)
+	}()
 	go func() {
 		defer wg.Done()
 		b.watchTrust(watchCtx, time.Second)

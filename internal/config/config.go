@@ -61,6 +61,11 @@ type Network struct {
 	PeerPassword string   // plugin.choria.network.peer_password
 	PeerTLS      bool     // plugin.choria.network.peer_tls (ours): mutual TLS on routes
 	ClusterName  string   // plugin.choria.network.gateway_name
+
+	Roles                 bool     // plugin.choria.network.roles (ours): per-role rights; false is go-choria's unrestricted x509 access
+	FederationBrokers     []string // plugin.choria.network.federation_brokers (ours): certname patterns of federation brokers
+	ClientHosts           []string // plugin.choria.network.client_hosts: addresses and CIDRs the client role is limited to
+	DenyServerConnections bool     // plugin.choria.network.deny_server_connections
 }
 
 // Federation holds the federation broker's settings; its collective side

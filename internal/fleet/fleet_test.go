@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/choria-broker/choria-broker/internal/authz"
 	"github.com/choria-broker/choria-broker/internal/config"
 	"github.com/choria-broker/choria-broker/internal/devenv"
 	"github.com/choria-broker/choria-broker/internal/pki"
@@ -143,7 +145,11 @@ func TestPingFiltersAndRPC(t *testing.T) {
 
 // rawClient is a NATS connection for publishing hand-made requests.
 func rawClient(t testing.TB, db *devbroker.Broker, name string) *nats.Conn {
-	nc, err := nats.Connect(db.URL(), nats.Secure(devbroker.TLS(t, db.Env, name)), nats.NoReconnect())
+	return rawClientTLS(t, db, devbroker.TLS(t, db.Env, name))
+}
+
+func rawClientTLS(t testing.TB, db *devbroker.Broker, tc *tls.Config) *nats.Conn {
+	nc, err := nats.Connect(db.URL(), nats.Secure(tc), nats.NoReconnect())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,10 +189,9 @@ func TestEmulatorDropsBadRequests(t *testing.T) {
 			json.Unmarshal(body, &sr)
 			edit(&sr)
 			b, _ := json.Marshal(&sr)
+			replyTo := tr.Headers.ReplyTo
 			tr = protocol.NewTransport(b, tr.Headers.Sender)
-			tr.Headers.ReplyTo = "test.replies"
-		} else {
-			tr.Headers.ReplyTo = "test.replies"
+			tr.Headers.ReplyTo = replyTo
 		}
 		b, _ := tr.Marshal()
 		return b
@@ -212,7 +217,8 @@ func TestEmulatorDropsBadRequests(t *testing.T) {
 		})},
 		{protocol.MalformedJSON, []byte(`{"protocol":"choria:transport:1","data":`)},
 	}
-	replies, err := nc.SubscribeSync("test.replies")
+	// The client role may read its own replies only.
+	replies, err := nc.SubscribeSync(authz.ReplyPrefixes(env.PKI.Client)[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,7 +279,7 @@ func TestFederatedPingHeaders(t *testing.T) {
 	t.Parallel()
 	env := devbroker.Prepare(t)
 	db := devbroker.Start(t, env)
-	spy := rawClient(t, db, env.PKI.Client)
+	spy := rawClientTLS(t, db, devbroker.IssueTLS(t, env, "spy.privileged.mcollective"))
 	sub, err := spy.SubscribeSync("choria.federation.>")
 	if err != nil {
 		t.Fatal(err)

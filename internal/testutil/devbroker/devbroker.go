@@ -182,3 +182,17 @@ func WaitRoutes(t testing.TB, bs []*Broker, want int, limit time.Duration) {
 		}
 	}
 }
+
+// IssueTLS makes a new certificate on env's CA, for a role the development
+// ssldir has no certificate for (a privileged user, say), and returns a
+// client TLS configuration with it.
+func IssueTLS(t testing.TB, env *devenv.Env, name string) *tls.Config {
+	t.Helper()
+	kp, err := env.PKI.CA.Issue(pki.IssueOptions{Name: name, KeyType: "ec"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(env.PKI.CA.Cert)
+	return &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{*kp.TLS()}, MinVersion: tls.VersionTLS12}
+}

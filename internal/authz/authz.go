@@ -1,0 +1,199 @@
+// Package authz decides what a connection may publish and subscribe from
+// its verified certificate: Choria's security model, where client
+// certificates are named like name.mcollective so that an ordinary node
+// certificate cannot command the fleet, enforced at the broker.
+package authz
+
+import (
+	"crypto/md5"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"regexp"
+	"strings"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// Role is what a connection may do.
+type Role string
+
+// Roles, from most to least trusted.
+const (
+	Privileged Role = "privileged"
+	Federation Role = "federation"
+	Client     Role = "client"
+	Node       Role = "node"
+	// Denied connections are refused (deny_server_connections for nodes).
+	Denied Role = "denied"
+	// Unrestricted is every connection when roles are switched off.
+	Unrestricted Role = "unrestricted"
+)
+
+// Roles lists every role, in a stable order for reports.
+var Roles = []Role{Privileged, Federation, Client, Node, Denied, Unrestricted}
+
+// Policy holds the settings roles are decided from.
+type Policy struct {
+	Enabled     bool             // plugin.choria.network.roles; false gives everyone full rights
+	Clients     []*regexp.Regexp // plugin.choria.security.certname_whitelist
+	Privileged  []*regexp.Regexp // plugin.choria.security.privileged_users
+	Federations []*regexp.Regexp // plugin.choria.network.federation_brokers
+	// ClientHosts, when not empty, limits the client role to these
+	// addresses (plugin.choria.network.client_hosts).
+	ClientHosts []*net.IPNet
+	DenyNodes   bool // plugin.choria.network.deny_server_connections
+}
+
+// NewPolicy compiles the settings; errors name the setting and the bad entry.
+func NewPolicy(enabled bool, clients, privileged, federations, clientHosts []string, denyNodes bool) (*Policy, error) {
+	p := &Policy{Enabled: enabled, DenyNodes: denyNodes}
+	var err error
+	if p.Clients, err = compile("plugin.choria.security.certname_whitelist", clients); err != nil {
+		return nil, err
+	}
+	if p.Privileged, err = compile("plugin.choria.security.privileged_users", privileged); err != nil {
+		return nil, err
+	}
+	if p.Federations, err = compile("plugin.choria.network.federation_brokers", federations); err != nil {
+		return nil, err
+	}
+	for _, h := range clientHosts {
+		h = strings.TrimSpace(h)
+		if !strings.Contains(h, "/") {
+			if ip := net.ParseIP(h); ip != nil {
+				bits := 32
+				if ip.To4() == nil {
+					bits = 128
+				}
+				h = fmt.Sprintf("%s/%d", h, bits)
+			}
+		}
+		_, n, err := net.ParseCIDR(h)
+		if err != nil {
+			return nil, fmt.Errorf("plugin.choria.network.client_hosts: %q is not an address or CIDR such as 10.1.0.0/16", h)
+		}
+		p.ClientHosts = append(p.ClientHosts, n)
+	}
+	return p, nil
+}
+
+func compile(setting string, patterns []string) ([]*regexp.Regexp, error) {
+	var out []*regexp.Regexp
+	for _, p := range patterns {
+		p = strings.TrimSpace(p)
+		if len(p) >= 2 && p[0] == '/' && p[len(p)-1] == '/' {
+			p = p[1 : len(p)-1]
+		}
+		if p == "" {
+			continue
+		}
+		re, err := regexp.Compile(p)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %q is not a regular expression: %v", setting, p, err)
+		}
+		out = append(out, re)
+	}
+	return out, nil
+}
+
+func matchAny(res []*regexp.Regexp, names []string) bool {
+	for _, re := range res {
+		for _, n := range names {
+			if re.MatchString(n) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Decide returns the role of a connection whose verified certificate has
+// names (CN first, then DNS SANs) and that comes from remote, with the
+// names the role applies to.
+func (p *Policy) Decide(names []string, remote net.IP) Role {
+	switch {
+	case !p.Enabled:
+		return Unrestricted
+	case matchAny(p.Privileged, names):
+		return Privileged
+	case matchAny(p.Federations, names):
+		return Federation
+	case matchAny(p.Clients, names) && p.clientHostAllowed(remote):
+		return Client
+	case p.DenyNodes:
+		return Denied
+	default:
+		return Node
+	}
+}
+
+func (p *Policy) clientHostAllowed(ip net.IP) bool {
+	if len(p.ClientHosts) == 0 {
+		return true
+	}
+	if ip == nil {
+		return false
+	}
+	for _, n := range p.ClientHosts {
+		if n.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// ReplyPrefixes are the reply subjects a caller may read: Choria's
+// <collective>.reply.<md5hex(callerid)>.> and, under FIPS, the sha256 form.
+func ReplyPrefixes(certname string) []string {
+	caller := "choria=" + certname
+	m := md5.Sum([]byte(caller))
+	s := sha256.Sum256([]byte(caller))
+	return []string{"*.reply." + hex.EncodeToString(m[:]) + ".>", "*.reply." + hex.EncodeToString(s[:]) + ".>"}
+}
+
+// Request subjects: who may command the fleet.
+var requestSubjects = []string{"*.broadcast.agent.>", "*.broadcast.service.>", "*.node.>", "choria.federation.*.federation"}
+
+// Permissions are the engine permissions of a role for a certificate's names.
+func Permissions(role Role, names []string) *server.Permissions {
+	switch role {
+	case Privileged, Unrestricted:
+		return nil // no restrictions
+	case Client:
+		var replies []string
+		for _, n := range names {
+			replies = append(replies, ReplyPrefixes(n)...)
+		}
+		return &server.Permissions{
+			Publish:   &server.SubjectPermission{Allow: requestSubjects},
+			Subscribe: &server.SubjectPermission{Allow: replies},
+		}
+	case Federation:
+		// One set for both sides: on the federation network it reads
+		// federated requests and writes replies to clients; on the
+		// collective network it writes requests and reads node replies.
+		return &server.Permissions{
+			Publish:   &server.SubjectPermission{Allow: []string{"*.broadcast.agent.>", "*.broadcast.service.>", "*.node.>", "*.reply.>"}},
+			Subscribe: &server.SubjectPermission{Allow: []string{"choria.federation.*.federation", "choria.federation.*.collective"}},
+		}
+	case Node:
+		subs := []string{"*.broadcast.agent.>", "*.broadcast.service.>", "*.node.>"}
+		for _, n := range names {
+			subs = append(subs, ReplyPrefixes(n)...) // its own request/reply inbox
+		}
+		return &server.Permissions{
+			Publish: &server.SubjectPermission{Allow: []string{
+				"*.reply.>", "*.broadcast.agent.registration", "choria.lifecycle.>",
+				"choria.machine.>", "choria.federation.*.collective",
+			}},
+			Subscribe: &server.SubjectPermission{Allow: subs},
+		}
+	default: // Denied
+		return &server.Permissions{
+			Publish:   &server.SubjectPermission{Deny: []string{">"}},
+			Subscribe: &server.SubjectPermission{Deny: []string{">"}},
+		}
+	}
+}

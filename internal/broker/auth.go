@@ -1,0 +1,130 @@
+package broker
+
+import (
+	"net"
+	"regexp"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/choria-broker/choria-broker/internal/authz"
+)
+
+// connInfo is what we know of an admitted connection.
+type connInfo struct {
+	name   string
+	role   authz.Role
+	mu     sync.Mutex
+	logged map[string]bool // subjects whose violation was logged
+}
+
+// authenticator gives every admitted connection the rights of its role;
+// the engine calls Check after the TLS handshake, before CONNECT is accepted.
+type authenticator struct {
+	b *Broker
+}
+
+// Check implements server.Authentication.
+func (a *authenticator) Check(c server.ClientAuthentication) bool {
+	b := a.b
+	cs := c.GetTLSConnectionState()
+	if cs == nil || len(cs.PeerCertificates) == 0 {
+		return false // admission refused it already; plaintext never gets here
+	}
+	leaf := cs.PeerCertificates[0]
+	names := append([]string{leaf.Subject.CommonName}, leaf.DNSNames...)
+	var ip net.IP
+	if tcp, ok := c.RemoteAddress().(*net.TCPAddr); ok {
+		ip = tcp.IP
+	}
+	role := b.policy.Decide(names, ip)
+	if role == authz.Denied {
+		b.roleDenied.Add(1)
+		b.log.Warn("node connection refused by plugin.choria.network.deny_server_connections", "remote", c.RemoteAddress().String(), "certificate", leaf.Subject.CommonName)
+		return false
+	}
+	c.RegisterUser(&server.User{Username: leaf.Subject.CommonName, Permissions: authz.Permissions(role, names)})
+	b.conns.Store(c.GetID(), &connInfo{name: leaf.Subject.CommonName, role: role, logged: map[string]bool{}})
+	return true
+}
+
+// violation handles the engine's permission violation lines: one warning
+// per connection and subject, naming the certificate, and a count.
+var violationRe = regexp.MustCompile(`cid:(\d+) - .*?(Publish|Subscription) Violation - (?:Subject|Reply) "([^"]*)"`)
+
+// explainViolation returns false when msg was a violation it handled.
+func (b *Broker) explainViolation(msg string) bool {
+	m := violationRe.FindStringSubmatch(msg)
+	if m == nil {
+		return true
+	}
+	kind := "publish"
+	if m[2] == "Subscription" {
+		kind = "subscribe"
+	}
+	b.violations[kind].Add(1)
+	cid, _ := strconv.ParseUint(m[1], 10, 64)
+	name, role := "unknown", authz.Role("unknown")
+	if v, ok := b.conns.Load(cid); ok {
+		ci := v.(*connInfo)
+		name, role = ci.name, ci.role
+		ci.mu.Lock()
+		seen := ci.logged[kind+" "+m[3]]
+		if !seen && len(ci.logged) < 1000 {
+			ci.logged[kind+" "+m[3]] = true
+		}
+		ci.mu.Unlock()
+		if seen {
+			return false
+		}
+	}
+	b.log.Warn("subject refused", "action", kind, "subject", m[3], "certificate", name, "role", string(role), "cid", cid)
+	return false
+}
+
+// Violations is how many publishes or subscriptions ("publish", "subscribe") were refused.
+func (b *Broker) Violations(kind string) uint64 {
+	if c, ok := b.violations[kind]; ok {
+		return c.Load()
+	}
+	return 0
+}
+
+// ConnectionsByRole counts connected clients by role, forgetting closed ones.
+func (b *Broker) ConnectionsByRole() map[authz.Role]int {
+	out := map[authz.Role]int{}
+	if b.srv == nil {
+		return out
+	}
+	b.conns.Range(func(k, v any) bool {
+		if b.srv.GetClient(k.(uint64)) == nil {
+			b.conns.Delete(k)
+			return true
+		}
+		out[v.(*connInfo).role]++
+		return true
+	})
+	return out
+}
+
+// sweepConns forgets closed connections now and then, so the table stays
+// the size of the fleet.
+func (b *Broker) sweepConns(stop <-chan struct{}, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			b.ConnectionsByRole()
+		}
+	}
+}
+
+func newViolationCounters() map[string]*atomic.Uint64 {
+	return map[string]*atomic.Uint64{"publish": new(atomic.Uint64), "subscribe": new(atomic.Uint64)}
+}
