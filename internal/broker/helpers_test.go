@@ -117,8 +117,8 @@ func (p *testPKI) writeCRL(t testing.TB) {
 	p.write(t, "crl.pem", crl)
 }
 
-// config is a file-provider broker config on free loopback ports.
-func (p *testPKI) config() *config.Config {
+// baseConfig is a broker config on free loopback ports, without security settings.
+func baseConfig() *config.Config {
 	cfg := config.Default()
 	cfg.Identity = "broker.example.net"
 	cfg.BrokerNetwork = true
@@ -126,6 +126,12 @@ func (p *testPKI) config() *config.Config {
 	cfg.Network.ListenAddress = "127.0.0.1"
 	cfg.Network.ClientPort = 0 // any free port
 	cfg.StatsPort = 0          // monitoring off unless a test wants it
+	return cfg
+}
+
+// config is a file-provider broker config on free loopback ports.
+func (p *testPKI) config() *config.Config {
+	cfg := baseConfig()
 	cfg.Security.Provider = "file"
 	cfg.Security.FileCertificate = p.path("broker.pem")
 	cfg.Security.FileKey = p.path("broker.key")
