@@ -1,0 +1,66 @@
+package authz
+
+import (
+	"net"
+	"testing"
+)
+
+func TestDecide(t *testing.T) {
+	t.Parallel()
+	def, err := NewPolicy(true, []string{`\.mcollective$`, `\.choria$`}, []string{`\.privileged.mcollective$`, `/\.privileged.choria$/`}, []string{`^fed\d+\.example\.net$`}, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	limited, err := NewPolicy(true, []string{`\.mcollective$`}, nil, nil, []string{"192.0.2.7", "10.1.0.0/16", "2001:db8::/32"}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	off, _ := NewPolicy(false, nil, nil, nil, nil, false)
+	lo := net.ParseIP("127.0.0.1")
+	cases := []struct {
+		name   string
+		policy *Policy
+		names  []string
+		ip     net.IP
+		want   Role
+	}{
+		{"client by cn", def, []string{"rip.mcollective"}, lo, Client},
+		{"client by choria suffix", def, []string{"rip.choria"}, lo, Client},
+		{"client by san", def, []string{"somehost", "rip.mcollective"}, lo, Client},
+		{"privileged before client", def, []string{"admin.privileged.mcollective"}, lo, Privileged},
+		{"privileged slashes stripped", def, []string{"admin.privileged.choria"}, lo, Privileged},
+		{"federation", def, []string{"fed1.example.net"}, lo, Federation},
+		{"node", def, []string{"node1.example.net"}, lo, Node},
+		{"suffix must end the name", def, []string{"rip.mcollective.example.net"}, lo, Node},
+		{"client host exact", limited, []string{"rip.mcollective"}, net.ParseIP("192.0.2.7"), Client},
+		{"client host cidr", limited, []string{"rip.mcollective"}, net.ParseIP("10.1.2.3"), Client},
+		{"client host v6", limited, []string{"rip.mcollective"}, net.ParseIP("2001:db8::1"), Client},
+		{"client outside client_hosts is a node, denied", limited, []string{"rip.mcollective"}, lo, Denied},
+		{"node denied", limited, []string{"node1.example.net"}, net.ParseIP("10.1.2.3"), Denied},
+		{"roles off", off, []string{"node1.example.net"}, lo, Unrestricted},
+	}
+	for _, tc := range cases {
+		if got := tc.policy.Decide(tc.names, tc.ip); got != tc.want {
+			t.Errorf("%s: %s, want %s", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestNewPolicyErrors(t *testing.T) {
+	t.Parallel()
+	if _, err := NewPolicy(true, []string{"("}, nil, nil, nil, false); err == nil {
+		t.Fatal("bad pattern accepted")
+	}
+	_, err := NewPolicy(true, nil, nil, nil, []string{"10.0.0.0/40"}, false)
+	if err == nil || err.Error() != `plugin.choria.network.client_hosts: "10.0.0.0/40" is not an address or CIDR such as 10.1.0.0/16` {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestReplyPrefixes(t *testing.T) {
+	t.Parallel()
+	got := ReplyPrefixes("rip.mcollective")
+	if got[0] != "*.reply.37bdf08389145a56c13096c178802d3b.>" || len(got[1]) != len("*.reply.")+64+2 {
+		t.Fatalf("%v", got)
+	}
+}
