@@ -26,7 +26,7 @@ func rootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(runCommand(), devCommand(), emulateCommand(), pingCommand(), versionCommand())
+	root.AddCommand(runCommand(), devCommand(), emulateCommand(), pingCommand(), lameDuckCommand(), versionCommand())
 	return root
 }
 

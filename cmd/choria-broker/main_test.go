@@ -145,3 +145,50 @@ func waitFor(t *testing.T, out *lockedBuffer, text string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestLameDuckCommand starts the broker with --pid and stops it with
+// `choria-broker lameduck`: it exits 0 after the lame duck duration.
+func TestLameDuckCommand(t *testing.T) {
+	t.Parallel()
+	env, err := devenv.Prepare(t.TempDir(), devenv.Options{ClientPort: freePort(t), StatsPort: freePort(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(env.BrokerConf, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("plugin.choria.network.lame_duck_duration = 3s\nplugin.choria.network.lame_duck_grace = 1s\n")
+	f.Close()
+	pid := filepath.Join(t.TempDir(), "broker.pid")
+	cmd, out := command(t, "run", "--config", env.BrokerConf, "--pid", pid)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-done
+	})
+	waitFor(t, out, "broker ready")
+	ld, ldOut := command(t, "lameduck", "--pid", pid, "--wait", "30s")
+	if err := ld.Run(); err != nil {
+		t.Fatalf("lameduck: %v\n%s\nbroker:\n%s", err, ldOut, out)
+	}
+	select {
+	case err := <-done:
+		done <- err
+		if err != nil {
+			t.Fatalf("broker exit: %v\n%s", err, out)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("broker still running")
+	}
+	if !strings.Contains(out.String(), "entering lame duck mode") || !strings.Contains(ldOut.String(), "exited") {
+		t.Fatalf("broker:\n%s\nlameduck:\n%s", out, ldOut)
+	}
+	if _, err := os.Stat(pid); !os.IsNotExist(err) {
+		t.Fatal("pid file left behind")
+	}
+}

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -15,21 +17,29 @@ import (
 )
 
 func runCommand() *cobra.Command {
-	var path string
+	var path, pidFile string
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run what the configuration enables (the network broker)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if pidFile != "" {
+				if err := writePid(pidFile); err != nil {
+					return err
+				}
+				defer os.Remove(pidFile)
+			}
 			return runConfig(cmd.Context(), path)
 		},
 	}
 	cmd.Flags().StringVarP(&path, "config", "c", "/etc/choria/broker.conf", "Choria broker configuration file")
+	cmd.Flags().StringVar(&pidFile, "pid", "", "write the process ID to this file (for `choria-broker lameduck` and init scripts)")
 	return cmd
 }
 
 // runConfig loads path and runs the broker until SIGINT or SIGTERM; SIGHUP
-// rereads the log level, reopens the log file and reloads certificates and CRL.
+// rereads the log level, reopens the log file and reloads certificates and
+// CRL; SIGUSR2 starts lame duck mode, after which the broker exits.
 func runConfig(parent context.Context, path string) error {
 	cfg, err := config.Load(path)
 	if err != nil {
@@ -57,16 +67,20 @@ func runConfig(parent context.Context, path string) error {
 	}
 	ctx, stop := signal.NotifyContext(parent, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGUSR2)
+	defer signal.Stop(sigs)
 	go func() {
 		for {
 			select {
 			case <-ctx.Done():
 				return
-			case <-hup:
-				reload(path, log, b)
+			case s := <-sigs:
+				if s == syscall.SIGUSR2 {
+					b.LameDuck()
+				} else {
+					reload(path, log, b)
+				}
 			}
 		}
 	}()
@@ -83,4 +97,11 @@ func reload(path string, log *logging.Logger, b *broker.Broker) {
 		log.Error("SIGHUP: log level not changed", "error", err)
 	}
 	b.Reload()
+}
+
+func writePid(path string) error {
+	if err := os.WriteFile(path, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		return fmt.Errorf("--pid: %w", err)
+	}
+	return nil
 }

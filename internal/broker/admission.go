@@ -41,6 +41,16 @@ func (b *Broker) tlsConfig() *tls.Config {
 // configForClient gives each handshake a config whose verification knows
 // the peer's address, so that a refusal is logged once, with who and why.
 func (b *Broker) configForClient(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+	if b.lameDuck.Load() {
+		return nil, errLameDuck
+	}
+	release := func(bool) {}
+	if b.gate != nil {
+		var ok bool
+		if release, ok = b.gate.enter(time.Now()); !ok {
+			return nil, errShed
+		}
+	}
 	remote := "unknown"
 	if hello.Conn != nil {
 		remote = hello.Conn.RemoteAddr().String()
@@ -54,9 +64,49 @@ func (b *Broker) configForClient(hello *tls.ClientHelloInfo) (*tls.Config, error
 		// would refuse before we can say why, and knows nothing of CRLs.
 		ClientAuth: tls.RequestClientCert,
 		VerifyConnection: func(cs tls.ConnectionState) error {
+			release(true)
 			return b.admit(remote, cs)
 		},
 	}, nil
+}
+
+// errShed refuses a handshake beyond the admission limit; the engine logs
+// it at debug level only (a storm sheds thousands a second).
+var errShed = errors.New(admissionMarker + ": too many TLS handshakes in flight, retry later")
+
+// errLameDuck refuses clients while the broker moves its fleet elsewhere.
+var errLameDuck = errors.New(admissionMarker + ": lame duck mode, connect to another broker")
+
+// Handshakes returns the admission gate's counters; zero when it is off.
+func (b *Broker) Handshakes() GateStats {
+	if b.gate == nil {
+		return GateStats{}
+	}
+	return b.gate.stats()
+}
+
+// reportShedding logs, while the gate refuses handshakes, how many it
+// refused and at what limit: one line per period instead of one per node.
+func (b *Broker) reportShedding(stop <-chan struct{}, every time.Duration) {
+	if b.gate == nil {
+		return
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	last := b.gate.stats()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		s := b.gate.stats()
+		if shed := s.Shed - last.Shed; shed > 0 {
+			b.log.Warn("reconnect storm: TLS handshakes beyond what the broker can finish in time were refused; those nodes retry",
+				"refused", shed, "completed", s.Completed-last.Completed, "limit", s.Limit, "in_flight", s.InFlight, "period", every)
+		}
+		last = s
+	}
 }
 
 // admit decides whether a handshake's client certificate may connect.

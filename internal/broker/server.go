@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/url"
 	"strconv"
@@ -34,6 +35,7 @@ type Broker struct {
 
 	admission *admissionStats
 
+	gate       *gate // nil when handshake admission is off
 	policy     *authz.Policy
 	conns      sync.Map // cid -> *connInfo of admitted clients
 	violations map[string]*atomic.Uint64
@@ -47,6 +49,8 @@ type Broker struct {
 
 	fatal     chan string
 	fatalOnce sync.Once
+	lameDuck  atomic.Bool   // refusing new clients while moving the connected ones off
+	quit      chan struct{} // closed when Run returns
 	ready     chan struct{}
 	reloadMu  sync.Mutex // one reload at a time, from SIGHUP or the watcher
 }
@@ -70,6 +74,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Broker, error) {
 		violations: newViolationCounters(),
 		fatal:      make(chan string, 1),
 		ready:      make(chan struct{}),
+		quit:       make(chan struct{}),
 	}
 	id, err := pki.Load(b.files, cfg.Identity, time.Now())
 	if err != nil {
@@ -95,6 +100,11 @@ func New(cfg *config.Config, log *slog.Logger) (*Broker, error) {
 		return nil, err
 	}
 	b.opts.CustomClientAuthentication = &authenticator{b: b}
+	if n.HandshakeAdmission {
+		b.gate = newGate(n.HandshakeLimit, n.TLSTimeout)
+	} else {
+		log.Warn("TLS handshake admission is off (plugin.choria.network.handshake_admission = false): a reconnect storm can overload the broker")
+	}
 	if err := b.clusterOptions(context.Background(), b.opts); err != nil {
 		return nil, err
 	}
@@ -103,6 +113,9 @@ func New(cfg *config.Config, log *slog.Logger) (*Broker, error) {
 
 func (b *Broker) options() (*server.Options, error) {
 	n := b.cfg.Network
+	if n.LameDuckGrace >= n.LameDuckDuration {
+		return nil, fmt.Errorf("plugin.choria.network.lame_duck_grace (%s) must be shorter than plugin.choria.network.lame_duck_duration (%s)", n.LameDuckGrace, n.LameDuckDuration)
+	}
 	port := n.ClientPort
 	if port == 0 {
 		port = server.RANDOM_PORT // tests; config files cannot say 0
@@ -165,6 +178,7 @@ func (b *Broker) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer func() {
 		stopWatch()
+		close(b.quit)
 		srv.Shutdown()
 		srv.WaitForShutdown()
 		wg.Wait()
@@ -177,7 +191,11 @@ func (b *Broker) Run(ctx context.Context) error {
 	b.log.Info("broker ready", "identity", b.cfg.Identity, "client", b.ClientAddr().String(), "monitor", b.monitorString())
 	close(b.ready)
 
-	wg.Add(3)
+	wg.Add(4)
+	go func() {
+		defer wg.Done()
+		b.reportShedding(watchCtx.Done(), 10*time.Second)
+	}()
 	go func() {
 		defer wg.Done()
 		b.sweepConns(watchCtx.Done(), time.Minute)
@@ -191,13 +209,86 @@ func (b *Broker) Run(ctx context.Context) error {
 		b.watchCluster(watchCtx, 10*time.Second, time.Minute)
 	}()
 
+	stopped := make(chan struct{})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		srv.WaitForShutdown()
+		close(stopped)
+	}()
+
 	select {
 	case <-ctx.Done():
 		b.log.Info("broker stopping", "identity", b.cfg.Identity)
 		return nil
 	case msg := <-b.fatal:
 		return fmt.Errorf("the NATS engine failed: %s", msg)
+	case <-stopped:
+		b.log.Info("broker stopped after lame duck", "identity", b.cfg.Identity)
+		return nil
 	}
+}
+
+// LameDuck stops admitting clients, closes the connected ones spread over
+// plugin.choria.network.lame_duck_duration (after the grace period), waits
+// for them to settle elsewhere, then stops the broker; Run returns. It
+// returns at once.
+//
+// The engine has a lame duck mode of its own, but it shuts down the moment
+// the last client is closed; ours leaves the routes up a moment longer so
+// that the last nodes to move are reachable again before the member exits.
+func (b *Broker) LameDuck() {
+	if b.srv == nil || !b.lameDuck.CompareAndSwap(false, true) {
+		return
+	}
+	n := b.cfg.Network
+	b.log.Warn("entering lame duck mode: no new clients; connected ones are moved off over the lame duck duration, then the broker exits",
+		"duration", n.LameDuckDuration, "grace", n.LameDuckGrace, "clients", b.srv.NumClients())
+	go b.runLameDuck(n.LameDuckGrace, n.LameDuckDuration-n.LameDuckGrace)
+}
+
+func (b *Broker) runLameDuck(grace, spread time.Duration) {
+	quit := b.quit
+	wait := func(d time.Duration) bool {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			return true
+		case <-quit:
+			return false
+		}
+	}
+	if !wait(grace) {
+		return
+	}
+	var ids []uint64
+	b.conns.Range(func(k, _ any) bool {
+		ids = append(ids, k.(uint64))
+		return true
+	})
+	rand.Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
+	var every time.Duration
+	if len(ids) > 0 {
+		every = spread / time.Duration(len(ids))
+	}
+	start := time.Now()
+	for i, id := range ids {
+		_ = b.srv.DisconnectClientByID(id) // gone already is fine
+		// Sleep in steps of at least a millisecond, closing in batches.
+		if due := time.Duration(i+1) * every; due-time.Since(start) >= time.Millisecond {
+			if !wait(due - time.Since(start)) {
+				return
+			}
+		}
+	}
+	// Nodes reconnect to the other members within a back-off step or two;
+	// the routes stay up meanwhile so replies from them still flow.
+	if !wait(max(grace, time.Second)) {
+		return
+	}
+	b.log.Info("lame duck complete, stopping", "moved", len(ids), "took", time.Since(start).Round(time.Millisecond))
+	b.srv.Shutdown()
 }
 
 // waitReady waits for the listeners, returning early when the engine

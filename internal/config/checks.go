@@ -105,3 +105,11 @@ func checkClusterName(v any) string {
 	}
 	return ""
 }
+
+// zeroOrMore is for limits where 0 means "choose for me".
+func zeroOrMore(v any) string {
+	if n, ok := v.(int); ok && n < 0 {
+		return "must be 0 (adapt to the machine) or more"
+	}
+	return ""
+}

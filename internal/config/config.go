@@ -62,6 +62,11 @@ type Network struct {
 	PeerTLS      bool     // plugin.choria.network.peer_tls (ours): mutual TLS on routes
 	ClusterName  string   // plugin.choria.network.gateway_name
 
+	HandshakeAdmission bool          // plugin.choria.network.handshake_admission (ours): bound TLS handshakes in flight
+	HandshakeLimit     int           // plugin.choria.network.handshake_limit (ours): 0 adapts to the machine
+	LameDuckDuration   time.Duration // plugin.choria.network.lame_duck_duration (ours): spread disconnects over this
+	LameDuckGrace      time.Duration // plugin.choria.network.lame_duck_grace (ours): wait before the first disconnect
+
 	Roles                 bool     // plugin.choria.network.roles (ours): per-role rights; false is go-choria's unrestricted x509 access
 	FederationBrokers     []string // plugin.choria.network.federation_brokers (ours): certname patterns of federation brokers
 	ClientHosts           []string // plugin.choria.network.client_hosts: addresses and CIDRs the client role is limited to

@@ -53,6 +53,11 @@ var settings = []setting{
 	{name: "plugin.choria.network.peer_password", kind: kString, field: func(c *Config) any { return &c.Network.PeerPassword }},
 	{name: "plugin.choria.network.peer_tls", kind: kBool, def: "true", field: func(c *Config) any { return &c.Network.PeerTLS }},
 	{name: "plugin.choria.network.gateway_name", kind: kString, def: "CHORIA", field: func(c *Config) any { return &c.Network.ClusterName }},
+	// reconnect storms and restarts: see internal/broker/gate.go
+	{name: "plugin.choria.network.handshake_admission", kind: kBool, def: "true", field: func(c *Config) any { return &c.Network.HandshakeAdmission }},
+	{name: "plugin.choria.network.handshake_limit", kind: kInt, def: "0", check: zeroOrMore, field: func(c *Config) any { return &c.Network.HandshakeLimit }},
+	{name: "plugin.choria.network.lame_duck_duration", kind: kDuration, def: "30s", check: positive, field: func(c *Config) any { return &c.Network.LameDuckDuration }},
+	{name: "plugin.choria.network.lame_duck_grace", kind: kDuration, def: "2s", field: func(c *Config) any { return &c.Network.LameDuckGrace }},
 	// who may do what: see internal/authz
 	{name: "plugin.choria.network.roles", kind: kBool, def: "true", field: func(c *Config) any { return &c.Network.Roles }},
 	{name: "plugin.choria.network.federation_brokers", kind: kList, check: checkRegexps, field: func(c *Config) any { return &c.Network.FederationBrokers }},

@@ -72,3 +72,72 @@ func TestFleetOnCluster(t *testing.T) {
 		t.Fatalf("a ping through the restarted member misses %d nodes", len(r.Missing(e.Identities())))
 	}
 }
+
+// TestLameDuckMovesFleet puts one member of a 3-member cluster with 3 000
+// nodes in lame duck: its nodes move to the other two and every node
+// answers a ping before the member exits; pings during the move miss no
+// node for longer than the lame duck duration.
+func TestLameDuckMovesFleet(t *testing.T) {
+	if testing.Short() {
+		t.Skip("3 000 TLS connections")
+	}
+	const nodes = 3000
+	const duration = 10 * time.Second
+	env := devbroker.Prepare(t)
+	cfgs := devbroker.ClusterConfigs(t, env, 3)
+	cfgs[1].Network.LameDuckDuration, cfgs[1].Network.LameDuckGrace = duration, 3*time.Second
+	var bs []*devbroker.Broker
+	var urls []string
+	for _, cfg := range cfgs {
+		b := devbroker.StartConfig(t, env, cfg)
+		bs, urls = append(bs, b), append(urls, b.URL())
+	}
+	devbroker.WaitRoutes(t, bs, 2, 30*time.Second)
+	e := startFleet(t, env, nodes, func(o *EmulatorOptions) { o.Servers = urls })
+	moving := bs[1].NumClients()
+	if moving == 0 {
+		t.Fatal("the member to drain holds no nodes")
+	}
+
+	lastSeen := map[string]time.Time{}
+	start := time.Now()
+	for _, id := range e.Identities() {
+		lastSeen[id] = start
+	}
+	var longest time.Duration
+	var allBackAt time.Time
+	bs[1].LameDuck()
+	deadline := start.Add(duration + 60*time.Second)
+	for {
+		select {
+		case <-bs[1].Stopped():
+		default:
+			res := ping(t, env, func(o *PingOptions) { o.Servers = []string{bs[0].URL()}; o.Expect = nodes; o.Timeout = time.Second })
+			now := time.Now()
+			for _, r := range res.Responses {
+				if gap := now.Sub(lastSeen[r.Name]); gap > longest {
+					longest = gap
+				}
+				lastSeen[r.Name] = now
+			}
+			if len(res.Responses) == nodes && bs[1].NumClients() == 0 && allBackAt.IsZero() {
+				allBackAt = now
+			}
+			if now.After(deadline) {
+				t.Fatal("the member did not finish its lame duck")
+			}
+			time.Sleep(300 * time.Millisecond)
+			continue
+		}
+		break
+	}
+	exited := time.Now()
+	if allBackAt.IsZero() || !allBackAt.Before(exited) {
+		t.Fatalf("not every node answered through the others before the member exited (all back at %v, exit at %v)", allBackAt, exited)
+	}
+	if longest > duration {
+		t.Fatalf("a node was missing from pings for %s, longer than the lame duck duration %s", longest, duration)
+	}
+	t.Logf("moved %d nodes; all answered %s after lame duck began, member exited after %s; longest gap %s",
+		moving, allBackAt.Sub(start).Round(time.Millisecond), exited.Sub(start).Round(time.Millisecond), longest.Round(time.Millisecond))
+}

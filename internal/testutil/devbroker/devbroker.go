@@ -24,7 +24,8 @@ type Broker struct {
 	Env    *devenv.Env
 	Config *config.Config
 	*broker.Broker
-	stop func()
+	stop    func()
+	stopped chan struct{}
 }
 
 // Prepare makes a development environment in a temporary directory with a
@@ -58,9 +59,12 @@ func StartConfig(t testing.TB, env *devenv.Env, cfg *config.Config) *Broker {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- b.Run(ctx) }()
+	db := &Broker{Env: env, Config: cfg, Broker: b, stopped: make(chan struct{})}
+	go func() {
+		done <- b.Run(ctx)
+		close(db.stopped)
+	}()
 	stopped := false
-	db := &Broker{Env: env, Config: cfg, Broker: b}
 	db.stop = func() {
 		if stopped {
 			return
@@ -86,6 +90,9 @@ func StartConfig(t testing.TB, env *devenv.Env, cfg *config.Config) *Broker {
 	}
 	return db
 }
+
+// Stopped is closed when the broker has stopped, after a lame duck say.
+func (b *Broker) Stopped() <-chan struct{} { return b.stopped }
 
 // Stop stops the broker and waits for it.
 func (b *Broker) Stop() { b.stop() }
