@@ -44,7 +44,7 @@ type result struct {
 	connect           time.Duration
 	rssKiB            []int64 // per broker, after the pings
 	cpu               []float64
-	p50, p99, all     []time.Duration
+	p50, p99          []time.Duration
 	replies, expected int
 }
 

@@ -238,7 +238,12 @@ func (b *Broker) Run(ctx context.Context) error {
 // the last client is closed; ours leaves the routes up a moment longer so
 // that the last nodes to move are reachable again before the member exits.
 func (b *Broker) LameDuck() {
-	if b.srv == nil || !b.lameDuck.CompareAndSwap(false, true) {
+	select {
+	case <-b.ready: // Run has set up the engine
+	default:
+		return
+	}
+	if !b.lameDuck.CompareAndSwap(false, true) {
 		return
 	}
 	n := b.cfg.Network

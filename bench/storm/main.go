@@ -1,0 +1,550 @@
+// Command storm measures what a reconnect storm does to our broker and to
+// a stock nats-server side by side: the same certificates, the same
+// emulated fleet (reconnecting as go-choria servers do), the same machine.
+// For each broker and fleet size it reports memory, calm connect time and
+// CPU, broadcast ping times, replies lost, and how long every node takes to
+// be back after the broker is restarted under it, and draws the storms.
+//
+//	go run ./bench/storm                       # the full run, about 40 minutes
+//	go run ./bench/storm --nodes 2000 --rsa4096-nodes 0 --storms 1
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/choria-broker/choria-broker/bench/internal/harness"
+	"github.com/choria-broker/choria-broker/internal/limits"
+	"github.com/choria-broker/choria-broker/internal/pki"
+)
+
+type options struct {
+	nodes       []int
+	rsa4096     int
+	storms      int
+	pings       int
+	bound       time.Duration
+	brokers     []string
+	bin, stock  string
+	results     string
+	chart       string
+	connectConc int
+}
+
+func main() {
+	var o options
+	var nodes, brokers string
+	flag.StringVar(&nodes, "nodes", "2000,5000,10000", "fleet sizes with RSA 2048 certificates")
+	flag.IntVar(&o.rsa4096, "rsa4096-nodes", 2000, "fleet size with RSA 4096 certificates (Puppet's default); 0 skips")
+	flag.IntVar(&o.storms, "storms", 3, "restart storms per setup (the median is reported)")
+	flag.IntVar(&o.pings, "pings", 20, "broadcast pings per setup")
+	flag.DurationVar(&o.bound, "bound", 180*time.Second, "give up on a storm after this long")
+	flag.StringVar(&brokers, "brokers", "choria-broker,nats-server", "brokers to compare")
+	flag.StringVar(&o.bin, "bin", "", "choria-broker binary (default: build one)")
+	flag.StringVar(&o.stock, "nats-server", "nats-server", "stock nats-server binary (.ci/install-deps.sh installs the engine's version)")
+	flag.StringVar(&o.results, "results", "", "also write the Markdown report to this file")
+	flag.StringVar(&o.chart, "chart", "", "write the storm chart (SVG) to this file")
+	flag.IntVar(&o.connectConc, "connect-concurrency", 100, "the fleet's first connections in flight")
+	flag.Parse()
+	for _, s := range strings.Split(nodes, ",") {
+		if n, err := strconv.Atoi(strings.TrimSpace(s)); err == nil && n > 0 {
+			o.nodes = append(o.nodes, n)
+		}
+	}
+	o.brokers = strings.Split(brokers, ",")
+	if err := run(o); err != nil {
+		fmt.Fprintln(os.Stderr, "bench/storm:", err)
+		os.Exit(1)
+	}
+}
+
+// setup is one row: a broker, a fleet size and a key size.
+type setup struct {
+	broker  string
+	nodes   int
+	rsaBits int
+}
+
+type result struct {
+	setup
+	rssStart, rssConnected, rssPinged int64 // KiB
+	connect                           time.Duration
+	connectCPU                        time.Duration
+	p50, p99                          []time.Duration
+	lost                              int
+	recoveries                        []time.Duration // < 0: not back within the bound
+	notBack                           []int
+	timeline                          []point // first storm
+	err                               error
+}
+
+type point struct {
+	at        time.Duration
+	connected int
+}
+
+func run(o options) error {
+	if _, err := limits.RaiseNoFile(200000); err != nil {
+		fmt.Fprintln(os.Stderr, "warning:", err)
+	}
+	dir, err := os.MkdirTemp("", "bench-storm")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	bin, err := harness.Build(dir, o.bin)
+	if err != nil {
+		return err
+	}
+	stock, err := exec.LookPath(o.stock)
+	if err != nil && contains(o.brokers, "nats-server") {
+		return fmt.Errorf("stock nats-server not found (%v); .ci/install-deps.sh installs it, or drop it with --brokers choria-broker", err)
+	}
+	var setups []setup
+	for _, n := range o.nodes {
+		for _, b := range o.brokers {
+			setups = append(setups, setup{broker: b, nodes: n, rsaBits: 2048})
+		}
+	}
+	if o.rsa4096 > 0 {
+		for _, b := range o.brokers {
+			setups = append(setups, setup{broker: b, nodes: o.rsa4096, rsaBits: 4096})
+		}
+	}
+	pkis := map[int]*benchPKI{}
+	var results []*result
+	for _, s := range setups {
+		p := pkis[s.rsaBits]
+		if p == nil {
+			if p, err = newBenchPKI(filepath.Join(dir, fmt.Sprintf("pki-%d", s.rsaBits)), s.rsaBits); err != nil {
+				return err
+			}
+			pkis[s.rsaBits] = p
+		}
+		fmt.Fprintf(os.Stderr, "== %s, %d nodes, RSA %d\n", s.broker, s.nodes, s.rsaBits)
+		r := measure(o, dir, bin, stock, p, s)
+		if r.err != nil {
+			fmt.Fprintf(os.Stderr, "   error: %v\n", r.err)
+		}
+		results = append(results, r)
+	}
+	report := markdown(o, results)
+	fmt.Print(report)
+	if o.results != "" {
+		if err := os.WriteFile(o.results, []byte(report), 0o644); err != nil {
+			return err
+		}
+	}
+	if o.chart != "" {
+		if err := os.WriteFile(o.chart, []byte(chart(results)), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// benchPKI is a CA, a broker certificate, node certificates in a Puppet
+// ssldir and a client certificate, all of one RSA key size.
+type benchPKI struct {
+	dir, ssldir                    string
+	brokerCert, brokerKey, ca, crl string
+	clientCert, clientKey          string
+}
+
+func newBenchPKI(dir string, bits int) (*benchPKI, error) {
+	now := time.Now()
+	ca, err := pki.NewCA("Bench CA", now.Add(-time.Hour), now.Add(30*24*time.Hour))
+	if err != nil {
+		return nil, err
+	}
+	p := &benchPKI{dir: dir, ssldir: filepath.Join(dir, "ssl")}
+	write := func(path string, data []byte, mode os.FileMode) error { return pki.WriteFile(path, data, mode) }
+	issue := func(name string, certPath, keyPath string, extra ...string) error {
+		kp, err := ca.Issue(pki.IssueOptions{Name: name, DNSNames: extra, KeyType: "rsa", RSABits: bits})
+		if err != nil {
+			return err
+		}
+		key, err := pki.KeyPEM(kp.Key)
+		if err != nil {
+			return err
+		}
+		if err := write(certPath, pki.CertsPEM(kp.Chain...), 0o644); err != nil {
+			return err
+		}
+		return write(keyPath, key, 0o600)
+	}
+	p.brokerCert, p.brokerKey = filepath.Join(dir, "broker.pem"), filepath.Join(dir, "broker.key")
+	if err := issueBroker(ca, bits, p.brokerCert, p.brokerKey); err != nil {
+		return nil, err
+	}
+	// Node certificates, shared round robin by the emulated fleet.
+	for i := 0; i < 20; i++ {
+		name := fmt.Sprintf("node%d.bench.example.net", i)
+		if err := issue(name, filepath.Join(p.ssldir, "certs", name+".pem"), filepath.Join(p.ssldir, "private_keys", name+".pem")); err != nil {
+			return nil, err
+		}
+	}
+	p.clientCert, p.clientKey = filepath.Join(dir, "bench.mcollective.pem"), filepath.Join(dir, "bench.mcollective.key")
+	if err := issue("bench.mcollective", p.clientCert, p.clientKey); err != nil {
+		return nil, err
+	}
+	p.ca = filepath.Join(p.ssldir, "certs", "ca.pem")
+	if err := write(p.ca, pki.CertsPEM(ca.Cert), 0o644); err != nil {
+		return nil, err
+	}
+	crl, err := ca.CRLChainPEM(now.Add(-time.Minute), now.Add(30*24*time.Hour))
+	if err != nil {
+		return nil, err
+	}
+	p.crl = filepath.Join(p.ssldir, "crl.pem")
+	return p, write(p.crl, crl, 0o644)
+}
+
+func issueBroker(ca *pki.CA, bits int, certPath, keyPath string) error {
+	kp, err := ca.Issue(pki.IssueOptions{Name: "broker.bench.example.net", DNSNames: []string{"localhost"}, IPs: localIPs(), KeyType: "rsa", RSABits: bits})
+	if err != nil {
+		return err
+	}
+	key, err := pki.KeyPEM(kp.Key)
+	if err != nil {
+		return err
+	}
+	if err := pki.WriteFile(certPath, pki.CertsPEM(kp.Chain...), 0o644); err != nil {
+		return err
+	}
+	return pki.WriteFile(keyPath, key, 0o600)
+}
+
+// configs writes the broker's, the fleet's and the client's configuration.
+func (p *benchPKI) configs(dir, broker string, port int) (brokerConf, serverConf, clientConf string, err error) {
+	url := fmt.Sprintf("nats://127.0.0.1:%d", port)
+	if broker == "nats-server" {
+		brokerConf = filepath.Join(dir, "stock.conf")
+		// As the seed's Puppet module configured it.
+		err = os.WriteFile(brokerConf, []byte(fmt.Sprintf(`listen: 127.0.0.1:%d
+max_connections: 100000
+max_pending: 67108864
+write_deadline: "2s"
+tls {
+  cert_file: %q
+  key_file: %q
+  ca_file: %q
+  verify: true
+  timeout: 2
+}
+`, port, p.brokerCert, p.brokerKey, p.ca)), 0o644)
+	} else {
+		brokerConf = filepath.Join(dir, "broker.conf")
+		err = os.WriteFile(brokerConf, []byte(fmt.Sprintf(`identity = broker.bench.example.net
+loglevel = warn
+plugin.choria.broker_network = true
+plugin.choria.network.listen_address = 127.0.0.1
+plugin.choria.network.client_port = %d
+plugin.choria.stats_port = 0
+plugin.choria.use_srv = false
+plugin.security.provider = file
+plugin.security.file.certificate = %s
+plugin.security.file.key = %s
+plugin.security.file.ca = %s
+plugin.security.file.crl = %s
+`, port, p.brokerCert, p.brokerKey, p.ca, p.crl)), 0o644)
+	}
+	if err != nil {
+		return
+	}
+	serverConf = filepath.Join(dir, "server.conf")
+	if err = os.WriteFile(serverConf, []byte(fmt.Sprintf("identity = fleet.bench.example.net\nplugin.choria.middleware_hosts = %s\nplugin.choria.use_srv = false\nplugin.security.provider = puppet\nplugin.choria.ssldir = %s\n", url, p.ssldir)), 0o644); err != nil {
+		return
+	}
+	clientConf = filepath.Join(dir, "client.conf")
+	err = os.WriteFile(clientConf, []byte(fmt.Sprintf("identity = bench.mcollective\nplugin.choria.middleware_hosts = %s\nplugin.choria.use_srv = false\nplugin.security.provider = file\nplugin.security.file.certificate = %s\nplugin.security.file.key = %s\nplugin.security.file.ca = %s\n", url, p.clientCert, p.clientKey, p.ca)), 0o644)
+	return
+}
+
+// fleetCount follows the emulator's connected count from its output.
+type fleetCount struct {
+	mu        sync.Mutex
+	connected int
+	samples   []harness.Line
+}
+
+var countRe = regexp.MustCompile(`(?:connecting: |connected )(\d+)/`)
+
+func (f *fleetCount) observe(l harness.Line) {
+	m := countRe.FindStringSubmatch(l.Text)
+	if m == nil {
+		return
+	}
+	n, _ := strconv.Atoi(m[1])
+	f.mu.Lock()
+	f.connected = n
+	f.samples = append(f.samples, harness.Line{At: l.At, Text: m[1]})
+	f.mu.Unlock()
+}
+
+func (f *fleetCount) get() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.connected
+}
+
+func (f *fleetCount) since(t0 time.Time) []point {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []point
+	for _, s := range f.samples {
+		if s.At.Before(t0) {
+			continue
+		}
+		n, _ := strconv.Atoi(s.Text)
+		out = append(out, point{at: s.At.Sub(t0), connected: n})
+	}
+	return out
+}
+
+func measure(o options, dir, bin, stock string, p *benchPKI, s setup) *result {
+	r := &result{setup: s}
+	work := filepath.Join(dir, fmt.Sprintf("%s-%d-%d", s.broker, s.nodes, s.rsaBits))
+	if r.err = os.MkdirAll(work, 0o755); r.err != nil {
+		return r
+	}
+	port, err := harness.FreePort()
+	if err != nil {
+		r.err = err
+		return r
+	}
+	brokerConf, serverConf, clientConf, err := p.configs(work, s.broker, port)
+	if err != nil {
+		r.err = err
+		return r
+	}
+	startBroker := func(i int) (*harness.Proc, error) {
+		logf := filepath.Join(work, fmt.Sprintf("broker-%d.log", i))
+		var b *harness.Proc
+		var err error
+		if s.broker == "nats-server" {
+			b, err = harness.Start(logf, stock, "-c", brokerConf)
+		} else {
+			b, err = harness.Start(logf, bin, "run", "--config", brokerConf)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if err := harness.WaitPort(fmt.Sprintf("127.0.0.1:%d", port), 30*time.Second); err != nil {
+			b.Stop()
+			return nil, err
+		}
+		return b, nil
+	}
+	broker, err := startBroker(0)
+	if err != nil {
+		r.err = err
+		return r
+	}
+	defer func() { broker.Stop() }()
+	r.rssStart = broker.Usage().RSSKiB
+	cpu0 := broker.Usage().CPU
+
+	fc := &fleetCount{}
+	start := time.Now()
+	fleet, err := harness.Start(filepath.Join(work, "emulate.log"), bin, "emulate", "--config", serverConf, "--nodes", strconv.Itoa(s.nodes), "--connect-concurrency", strconv.Itoa(o.connectConc))
+	if err != nil {
+		r.err = err
+		return r
+	}
+	defer fleet.Stop()
+	fleet.Watch(fc.observe)
+	at, err := fleet.WaitLine(fmt.Sprintf("all %d nodes connected", s.nodes), 15*time.Minute)
+	if err != nil {
+		r.err = err
+		return r
+	}
+	r.connect = at.Sub(start)
+	u := broker.Usage()
+	r.connectCPU, r.rssConnected = u.CPU-cpu0, u.RSSKiB
+	fmt.Fprintf(os.Stderr, "   calm connect %s, broker CPU %s, RSS %d MiB\n", r.connect.Round(10*time.Millisecond), r.connectCPU, r.rssConnected/1024)
+
+	for i := 0; i < o.pings; i++ {
+		count, p50, p99, err := ping(bin, clientConf, s.nodes, 20*time.Second)
+		if err != nil {
+			r.err = err
+			return r
+		}
+		r.p50, r.p99 = append(r.p50, p50), append(r.p99, p99)
+		r.lost += s.nodes - count
+	}
+	r.rssPinged = broker.Usage().RSSKiB
+
+	for i := 0; i < o.storms; i++ {
+		broker.Stop()
+		t0 := time.Now()
+		if broker, err = startBroker(i + 1); err != nil {
+			r.err = err
+			return r
+		}
+		rec, back := awaitRecovery(bin, clientConf, fc, s.nodes, t0, o.bound)
+		if i == 0 {
+			r.timeline = fc.since(t0.Add(-2 * time.Second))
+		}
+		r.recoveries, r.notBack = append(r.recoveries, rec), append(r.notBack, s.nodes-back)
+		fmt.Fprintf(os.Stderr, "   storm %d: %s (%d not back)\n", i+1, fmtRecovery(rec, o.bound), s.nodes-back)
+		if rec < 0 {
+			break // the fleet is not whole; later storms would measure something else
+		}
+	}
+	return r
+}
+
+// awaitRecovery waits until every node is connected again and a ping is
+// answered by all, and returns how long after t0 that was (-1 past bound).
+func awaitRecovery(bin, clientConf string, fc *fleetCount, nodes int, t0 time.Time, bound time.Duration) (time.Duration, int) {
+	deadline := t0.Add(bound)
+	for time.Now().Before(deadline) {
+		if fc.get() >= nodes {
+			left := time.Until(deadline)
+			count, _, _, err := ping(bin, clientConf, nodes, min(2*time.Second, max(left, time.Second)))
+			if err == nil && count >= nodes {
+				return time.Since(t0), nodes
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return -1, fc.get()
+}
+
+func ping(bin, clientConf string, expect int, timeout time.Duration) (int, time.Duration, time.Duration, error) {
+	cmd := exec.Command(bin, "ping", "--config", clientConf, "--expect", strconv.Itoa(expect), "--timeout", timeout.String(), "--json")
+	out, err := cmd.Output()
+	if len(out) == 0 {
+		return 0, 0, 0, fmt.Errorf("ping: %v", err)
+	}
+	var res struct {
+		Count int           `json:"count"`
+		P50   time.Duration `json:"p50_ns"`
+		P99   time.Duration `json:"p99_ns"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		return 0, 0, 0, fmt.Errorf("ping output: %w", err)
+	}
+	return res.Count, res.P50, res.P99, nil
+}
+
+func fmtRecovery(d, bound time.Duration) string {
+	if d < 0 {
+		return fmt.Sprintf("not within %s", bound)
+	}
+	return d.Round(100 * time.Millisecond).String()
+}
+
+func mib(kib int64) string { return fmt.Sprintf("%.0f", float64(kib)/1024) }
+
+func markdown(o options, results []*result) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "## Reconnect storm: choria-broker against stock nats-server (%s)\n\n", time.Now().UTC().Format("2006-01-02"))
+	fmt.Fprintf(&b, "Machine: %d cores, shared by the broker, the emulated fleet (one `choria-broker emulate` process) and the ping client; loopback only.\n", harness.Cores())
+	fmt.Fprintf(&b, "Fleet: go-choria's reconnect behaviour (jittered back-off 0.5 s to 20 s, 2 s connect timeout), mutual TLS, %d first connections in flight.\n", o.connectConc)
+	fmt.Fprintf(&b, "Storm: SIGTERM the broker under the connected fleet, start it again at once; recovery is the time until every node is connected and a broadcast ping is answered by all (bound %s; median of %d).\n\n", o.bound, o.storms)
+	fmt.Fprintf(&b, "Command: `go run ./bench/storm %s`\n\n", strings.Join(os.Args[1:], " "))
+	b.WriteString("| broker | nodes | key | RSS MiB start / connected / after pings | calm connect | broker CPU for the connect | ping p50 | ping p99 | replies lost | storm recovery (each) | median | not back |\n")
+	b.WriteString("|---|---:|---|---|---:|---:|---:|---:|---:|---|---:|---:|\n")
+	for _, r := range results {
+		if r.err != nil {
+			fmt.Fprintf(&b, "| %s | %d | RSA %d | error: %v |||||||||\n", r.broker, r.nodes, r.rsaBits, r.err)
+			continue
+		}
+		var each []string
+		var ok []time.Duration
+		notBack := 0
+		for i, d := range r.recoveries {
+			each = append(each, fmtRecovery(d, o.bound))
+			notBack = max(notBack, r.notBack[i])
+			if d >= 0 {
+				ok = append(ok, d)
+			} else {
+				ok = append(ok, time.Duration(math.MaxInt64))
+			}
+		}
+		med := harness.Median(ok)
+		medText := fmtRecovery(med, o.bound)
+		if med == time.Duration(math.MaxInt64) {
+			medText = fmt.Sprintf("> %s", o.bound)
+		}
+		fmt.Fprintf(&b, "| %s | %d | RSA %d | %s / %s / %s | %s | %s | %s | %s | %d | %s | %s | %d |\n",
+			r.broker, r.nodes, r.rsaBits, mib(r.rssStart), mib(r.rssConnected), mib(r.rssPinged),
+			r.connect.Round(100*time.Millisecond), r.connectCPU.Round(100*time.Millisecond),
+			harness.Median(r.p50).Round(time.Millisecond), harness.Median(r.p99).Round(time.Millisecond), r.lost,
+			strings.Join(each, ", "), medText, notBack)
+	}
+	b.WriteString("\n")
+	return b.String()
+}
+
+// chart draws nodes connected over time in the first storm of the largest
+// RSA 2048 fleet, one line per broker, as SVG.
+func chart(results []*result) string {
+	var pick []*result
+	size := 0
+	for _, r := range results {
+		if r.rsaBits == 2048 && r.err == nil && r.nodes > size {
+			size = r.nodes
+		}
+	}
+	for _, r := range results {
+		if r.rsaBits == 2048 && r.err == nil && r.nodes == size {
+			pick = append(pick, r)
+		}
+	}
+	const w, h, left, bottom = 720.0, 360.0, 60.0, 40.0
+	maxT := 10.0
+	for _, r := range pick {
+		for _, p := range r.timeline {
+			maxT = math.Max(maxT, p.at.Seconds())
+		}
+	}
+	x := func(t float64) float64 { return left + (w-left-20)*t/maxT }
+	y := func(n int) float64 { return h - bottom - (h-bottom-20)*float64(n)/float64(max(size, 1)) }
+	colors := []string{"#1f77b4", "#d62728", "#2ca02c"}
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%.0f" height="%.0f" font-family="sans-serif" font-size="12">`+"\n", w, h)
+	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="white"/><text x="%.0f" y="14">Nodes connected after a broker restart (%d nodes, RSA 2048)</text>`+"\n", left, size)
+	fmt.Fprintf(&b, `<line x1="%.0f" y1="%.0f" x2="%.0f" y2="%.0f" stroke="black"/><line x1="%.0f" y1="20" x2="%.0f" y2="%.0f" stroke="black"/>`+"\n", left, h-bottom, w-20, h-bottom, left, left, h-bottom)
+	for i := 0; i <= 4; i++ {
+		n := size * i / 4
+		fmt.Fprintf(&b, `<text x="%.0f" y="%.0f" text-anchor="end">%d</text>`+"\n", left-4, y(n)+4, n)
+		t := maxT * float64(i) / 4
+		fmt.Fprintf(&b, `<text x="%.0f" y="%.0f" text-anchor="middle">%.0f s</text>`+"\n", x(t), h-bottom+16, t)
+	}
+	for i, r := range pick {
+		var pts []string
+		for _, p := range r.timeline {
+			pts = append(pts, fmt.Sprintf("%.1f,%.1f", x(p.at.Seconds()), y(p.connected)))
+		}
+		c := colors[i%len(colors)]
+		fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="2" points="%s"/>`+"\n", c, strings.Join(pts, " "))
+		fmt.Fprintf(&b, `<text x="%.0f" y="%.0f" fill="%s">%s</text>`+"\n", w-200, 40+16*float64(i), c, r.broker)
+	}
+	b.WriteString("</svg>\n")
+	return b.String()
+}
+
+func localIPs() []net.IP { return []net.IP{net.ParseIP("127.0.0.1")} }

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"encoding/json"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/choria-broker/choria-broker/internal/devenv"
+)
+
+func freeLoopbackPort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// preflight --json on a development config: one JSON document whose
+// failed field matches the exit code, and a sysctl file when asked.
+func TestPreflightJSON(t *testing.T) {
+	t.Parallel()
+	env, err := devenv.Prepare(t.TempDir(), devenv.Options{ClientPort: freeLoopbackPort(t), StatsPort: freeLoopbackPort(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sysctl := filepath.Join(t.TempDir(), "60-choria-broker.conf")
+	cmd, out := command(t, "preflight", "--config", env.BrokerConf, "--nodes", "100", "--json", "--write-sysctl", sysctl, "--measure", "20ms")
+	cmd.Stderr = nil
+	err = cmd.Run()
+	var rep struct {
+		Config  string         `json:"config"`
+		Nodes   int            `json:"nodes"`
+		Failed  bool           `json:"failed"`
+		Summary map[string]int `json:"summary"`
+		Results []struct {
+			Check, Item, Status, Found, Wanted, Fix, Sysctl string
+		} `json:"results"`
+	}
+	if jerr := json.Unmarshal([]byte(out.String()), &rep); jerr != nil {
+		t.Fatalf("stdout is not one JSON document: %v\n%s", jerr, out)
+	}
+	exit := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		exit = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	if (exit == 1) != rep.Failed || (exit != 0 && exit != 1) {
+		t.Fatalf("exit %d with failed=%v", exit, rep.Failed)
+	}
+	if rep.Config != env.BrokerConf || rep.Nodes != 100 || len(rep.Results) < 20 {
+		t.Fatalf("report: %+v", rep)
+	}
+	byCheck := map[string]string{}
+	for _, r := range rep.Results {
+		if r.Status != "pass" && r.Status != "warn" && r.Status != "fail" && r.Status != "skip" {
+			t.Errorf("status %q", r.Status)
+		}
+		byCheck[r.Check+" "+r.Item] = r.Status
+	}
+	// The development CA's files are all in order.
+	for _, c := range []string{"pki.files certificate", "pki.files key", "pki.files ca", "pki.crl ", "pki.names identity", "config.keys "} {
+		if byCheck[c] != "pass" {
+			t.Errorf("%s: %q", c, byCheck[c])
+		}
+	}
+	data, err := os.ReadFile(sysctl)
+	if err != nil || !strings.HasPrefix(string(data), "# Kernel settings for a Choria broker of 100 nodes") {
+		t.Errorf("sysctl file: %v\n%s", err, data)
+	}
+}
+
+func TestPreflightTableAndBadConfig(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "broker.conf")
+	os.WriteFile(file, []byte("plugin.choria.network.client_port = 42x\n"), 0o644)
+	cmd, out := command(t, "preflight", "--config", file)
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+		t.Fatalf("want exit 1, got %v: %s", err, out)
+	}
+	for _, want := range []string{"CHECK", "config.load", "FAIL", file + ":1: plugin.choria.network.client_port"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}

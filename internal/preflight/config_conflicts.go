@@ -1,0 +1,55 @@
+package preflight
+
+import (
+	"context"
+	"strings"
+)
+
+// configConflicts: settings that cancel or contradict each other, or
+// switch off a protection the operator may not know is off.
+type configConflicts struct{}
+
+func (configConflicts) Name() string { return "config.conflicts" }
+
+func (configConflicts) Run(_ context.Context, env *Env) []Result {
+	c := env.Config
+	var out []Result
+	if c.BrokerFederation && rawSet(c.Raw["plugin.choria.federation.collectives"]) {
+		out = append(out, Result{Item: "federation", Status: Warn,
+			Found:  "plugin.choria.broker_federation = true and plugin.choria.federation.collectives = " + c.Raw["plugin.choria.federation.collectives"],
+			Wanted: "federation.collectives only in clients' configurations",
+			Fix:    "remove plugin.choria.federation.collectives from this file: it tells clients which federated collectives to address, and a federation broker ignores it"})
+	}
+	if len(c.Network.Peers) > 0 && !c.Network.PeerTLS {
+		out = append(out, Result{Item: "peer_tls", Status: Warn,
+			Found:  "plugin.choria.network.peer_tls = false",
+			Wanted: "mutual TLS on routes",
+			Fix:    "set plugin.choria.network.peer_tls = true once every peer runs choria-broker or TLS routes: without it fleet traffic crosses the network in clear and any host reaching the cluster port can join"})
+	}
+	if !c.Network.Roles {
+		out = append(out, Result{Item: "roles", Status: Warn,
+			Found:  "plugin.choria.network.roles = false",
+			Wanted: "roles on",
+			Fix:    "remove plugin.choria.network.roles = false: with roles off a stolen node certificate can command the fleet"})
+		for _, s := range []struct {
+			key string
+			set bool
+		}{
+			{"plugin.choria.network.client_hosts", len(c.Network.ClientHosts) > 0},
+			{"plugin.choria.network.deny_server_connections", c.Network.DenyServerConnections},
+		} {
+			if k := s.key; s.set {
+				out = append(out, Result{Item: "roles", Status: Warn,
+					Found:  k + " is set while plugin.choria.network.roles = false",
+					Wanted: k + " enforced",
+					Fix:    k + " is only enforced with roles on: remove plugin.choria.network.roles = false"})
+			}
+		}
+	}
+	if len(out) == 0 {
+		out = append(out, Result{Status: Pass, Found: "no contradictions", Wanted: "settings that agree; route TLS and roles on"})
+	}
+	return out
+}
+
+func rawSet(v string) bool { return strings.TrimSpace(v) != "" }
