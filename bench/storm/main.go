@@ -89,6 +89,9 @@ type result struct {
 	err                               error
 }
 
+// settle is how long after the connect memory is read.
+const settle = 15 * time.Second
+
 type point struct {
 	at        time.Duration
 	connected int
@@ -380,8 +383,10 @@ func measure(o options, dir, bin, stock string, p *benchPKI, s setup) *result {
 		return r
 	}
 	r.connect = at.Sub(start)
-	u := broker.Usage()
-	r.connectCPU, r.rssConnected = u.CPU-cpu0, u.RSSKiB
+	r.connectCPU = broker.Usage().CPU - cpu0
+	// Memory is read once the connect has settled, for both brokers alike.
+	time.Sleep(settle)
+	r.rssConnected = broker.Usage().RSSKiB
 	fmt.Fprintf(os.Stderr, "   calm connect %s, broker CPU %s, RSS %d MiB\n", r.connect.Round(10*time.Millisecond), r.connectCPU, r.rssConnected/1024)
 
 	for i := 0; i < o.pings; i++ {
@@ -463,6 +468,7 @@ func markdown(o options, results []*result) string {
 	fmt.Fprintf(&b, "## Reconnect storm: choria-broker against stock nats-server (%s)\n\n", time.Now().UTC().Format("2006-01-02"))
 	fmt.Fprintf(&b, "Machine: %d cores, shared by the broker, the emulated fleet (one `choria-broker emulate` process) and the ping client; loopback only.\n", harness.Cores())
 	fmt.Fprintf(&b, "Fleet: go-choria's reconnect behaviour (jittered back-off 0.5 s to 20 s, 2 s connect timeout), mutual TLS, %d first connections in flight.\n", o.connectConc)
+	fmt.Fprintf(&b, "Memory: RSS when the broker has started, %s after the fleet connected, and after the pings.\n", settle)
 	fmt.Fprintf(&b, "Storm: SIGTERM the broker under the connected fleet, start it again at once; recovery is the time until every node is connected and a broadcast ping is answered by all (bound %s; median of %d).\n\n", o.bound, o.storms)
 	fmt.Fprintf(&b, "Command: `go run ./bench/storm %s`\n\n", strings.Join(os.Args[1:], " "))
 	b.WriteString("| broker | nodes | key | RSS MiB start / connected / after pings | calm connect | broker CPU for the connect | ping p50 | ping p99 | replies lost | storm recovery (each) | median | not back |\n")

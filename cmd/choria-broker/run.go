@@ -10,17 +10,17 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/choria-broker/choria-broker/internal/broker"
 	"github.com/choria-broker/choria-broker/internal/config"
 	"github.com/choria-broker/choria-broker/internal/limits"
 	"github.com/choria-broker/choria-broker/internal/logging"
+	"github.com/choria-broker/choria-broker/internal/runner"
 )
 
 func runCommand() *cobra.Command {
 	var path, pidFile string
 	cmd := &cobra.Command{
 		Use:   "run",
-		Short: "Run what the configuration enables (the network broker)",
+		Short: "Run what the configuration enables: the network broker, the federation broker, or both",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if pidFile != "" {
@@ -53,11 +53,13 @@ func runConfig(parent context.Context, path string) error {
 	for _, w := range cfg.Warnings {
 		log.Warn(w)
 	}
-	// Every client holds a descriptor; leave room for files and listeners.
-	if n, err := limits.RaiseNoFile(uint64(cfg.Network.MaxConnections) + 1024); err != nil {
-		log.Warn("open-file limit too low for plugin.choria.network.max_connections", "limit", n, "error", err)
+	if cfg.BrokerNetwork {
+		// Every client holds a descriptor; leave room for files and listeners.
+		if n, err := limits.RaiseNoFile(uint64(cfg.Network.MaxConnections) + 1024); err != nil {
+			log.Warn("open-file limit too low for plugin.choria.network.max_connections", "limit", n, "error", err)
+		}
 	}
-	b, err := broker.New(cfg, log.Logger)
+	r, err := runner.New(cfg, log.Logger)
 	if err != nil {
 		return err
 	}
@@ -77,17 +79,17 @@ func runConfig(parent context.Context, path string) error {
 				return
 			case s := <-sigs:
 				if s == syscall.SIGUSR2 {
-					b.LameDuck()
+					r.LameDuck()
 				} else {
-					reload(path, log, b)
+					reload(path, log, r)
 				}
 			}
 		}
 	}()
-	return b.Run(ctx)
+	return r.Run(ctx)
 }
 
-func reload(path string, log *logging.Logger, b *broker.Broker) {
+func reload(path string, log *logging.Logger, r *runner.Runner) {
 	if err := log.Reopen(); err != nil {
 		log.Error("cannot reopen the log file", "error", err)
 	}
@@ -96,7 +98,7 @@ func reload(path string, log *logging.Logger, b *broker.Broker) {
 	} else if err := log.SetLevel(cfg.LogLevel); err != nil {
 		log.Error("SIGHUP: log level not changed", "error", err)
 	}
-	b.Reload()
+	r.Reload()
 }
 
 func writePid(path string) error {

@@ -191,7 +191,18 @@ func (b *Broker) Run(ctx context.Context) error {
 	b.log.Info("broker ready", "identity", b.cfg.Identity, "client", b.ClientAddr().String(), "monitor", b.monitorString())
 	close(b.ready)
 
-	wg.Add(4)
+	if port := b.cfg.Network.PprofPort; port > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b.servePprof(watchCtx, port)
+		}()
+	}
+	wg.Add(5)
+	go func() {
+		defer wg.Done()
+		b.trimAfterBursts(watchCtx, 5*time.Second)
+	}()
 	go func() {
 		defer wg.Done()
 		b.reportShedding(watchCtx.Done(), 10*time.Second)

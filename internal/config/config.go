@@ -62,6 +62,7 @@ type Network struct {
 	PeerTLS      bool     // plugin.choria.network.peer_tls (ours): mutual TLS on routes
 	ClusterName  string   // plugin.choria.network.gateway_name
 
+	PprofPort          int           // plugin.choria.network.pprof_port: Go profiling on 127.0.0.1, 0 = off
 	HandshakeAdmission bool          // plugin.choria.network.handshake_admission (ours): bound TLS handshakes in flight
 	HandshakeLimit     int           // plugin.choria.network.handshake_limit (ours): 0 adapts to the machine
 	LameDuckDuration   time.Duration // plugin.choria.network.lame_duck_duration (ours): spread disconnects over this

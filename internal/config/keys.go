@@ -94,7 +94,7 @@ var settings = []setting{
 	{name: "plugin.choria.network.client_signer_cert", kind: kPath},
 	{name: "plugin.choria.network.server_signer_cert", kind: kPath},
 	{name: "plugin.choria.network.soft_shutdown_timeout", kind: kDuration, def: "60"},
-	{name: "plugin.choria.network.pprof_port", kind: kPortOff},
+	{name: "plugin.choria.network.pprof_port", kind: kPortOff, def: "0", field: func(c *Config) any { return &c.Network.PprofPort }},
 	{name: "plugin.choria.network.operator_account", kind: kString},
 	{name: "plugin.choria.network.system_account", kind: kString},
 	{name: "plugin.choria.network.system.user", kind: kString},
