@@ -22,12 +22,24 @@ lint:
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
+	cd dist/deb && $(GO) vet ./... && $(GO) run $(STATICCHECK) ./...
 
 # The race detector slows the fleet tests (thousands of TLS connections)
 # tenfold: they run in the second, full-size pass without it.
 unit:
 	$(GO) test -race -short -count=1 -timeout 20m ./...
 	$(GO) test -count=1 -timeout 20m ./...
+	cd dist/deb && $(GO) test -count=1 ./...
 
 fuzz:
 	scripts/fuzz $(FUZZTIME)
+
+# The Debian package (bin/choria-broker_<version>_<arch>.deb): a static linux
+# build, dist/'s service files and default broker.conf, packed by nfpm as a
+# library (dist/deb, a module of its own). DEB_DIR chooses the directory.
+DEB_DIR ?= bin
+.PHONY: deb
+deb:
+	GOOS=linux CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(DEB_DIR)/deb/choria-broker ./cmd/choria-broker
+	cd dist/deb && $(GO) run . -root $(CURDIR) -binary $(abspath $(DEB_DIR))/deb/choria-broker \
+	  -version "$(VERSION)" -arch "$$($(GO) env GOARCH)" -out $(abspath $(DEB_DIR))

@@ -6,6 +6,13 @@ need=()
 command -v make >/dev/null || need+=(make)
 command -v git >/dev/null || need+=(git)
 command -v openssl >/dev/null || need+=(openssl)
+# dist/ and puppet/ tests: systemd-analyze, start-stop-daemon, collectd with
+# its curl_json plugin's libraries, real Puppet and puppet-lint.
+command -v systemd-analyze >/dev/null || need+=(systemd)
+command -v start-stop-daemon >/dev/null || need+=(dpkg)
+{ command -v collectd >/dev/null && dpkg -s libcurl3-gnutls libyajl2 >/dev/null 2>&1; } || need+=(collectd-core libcurl3-gnutls libyajl2)
+command -v puppet >/dev/null || need+=(puppet)
+command -v puppet-lint >/dev/null || need+=(puppet-lint)
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need[@]}"
