@@ -26,7 +26,7 @@ func rootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(runCommand(), devCommand(), emulateCommand(), pingCommand(), lameDuckCommand(), preflightCommand(), versionCommand())
+	root.AddCommand(runCommand(), devCommand(), emulateCommand(), pingCommand(), lameDuckCommand(), preflightCommand(), enrollCommand(), versionCommand())
 	return root
 }
 

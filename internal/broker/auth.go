@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"crypto/x509"
 	"net"
 	"regexp"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 
 // connInfo is what we know of an admitted connection.
 type connInfo struct {
+	certs  []*x509.Certificate // as presented, for checks against later CRLs
 	name   string
 	role   authz.Role
 	mu     sync.Mutex
@@ -47,7 +49,7 @@ func (a *authenticator) Check(c server.ClientAuthentication) bool {
 		return false
 	}
 	c.RegisterUser(&server.User{Username: leaf.Subject.CommonName, Permissions: authz.Permissions(role, names)})
-	b.conns.Store(c.GetID(), &connInfo{name: leaf.Subject.CommonName, role: role, logged: map[string]bool{}})
+	b.conns.Store(c.GetID(), &connInfo{certs: cs.PeerCertificates, name: leaf.Subject.CommonName, role: role, logged: map[string]bool{}})
 	return true
 }
 

@@ -24,9 +24,12 @@ func (b *Broker) Reload() error {
 		b.log.Warn(w)
 	}
 	b.cert.Store(id.KeyPair.TLS())
-	b.trust.Store(id.Trust)
 	b.log.Info("certificates reloaded", "certificate", b.files.Certificate)
-	b.logTrust(id.Trust)
+	b.applyTrust(b.keepNewerCRL(id.Trust))
+	select {
+	case b.crl.refreshNow <- struct{}{}: // and ask the CA for its latest CRL
+	default:
+	}
 	return nil
 }
 
@@ -42,9 +45,34 @@ func (b *Broker) reloadTrust() error {
 	if warn != "" {
 		b.log.Warn(warn)
 	}
-	b.trust.Store(t)
-	b.logTrust(t)
+	b.applyTrust(b.keepNewerCRL(t))
 	return nil
+}
+
+// keepNewerCRL keeps the CRL in force when the one just read from disk is
+// older (one fetched from the CA that could not be saved, say): a reload
+// never rolls revocations back.
+func (b *Broker) keepNewerCRL(t *pki.Trust) *pki.Trust {
+	cur := b.trust.Load()
+	if cur == nil || cur.CRL == nil || t.CRL == nil || !cur.CRL.ThisUpdate.After(t.CRL.ThisUpdate) {
+		return t
+	}
+	if !sameCAs(cur, t) {
+		return t // another CA: the old CRL belongs to it
+	}
+	return pki.NewTrust(t.CAs, cur.CRL)
+}
+
+func sameCAs(a, b *pki.Trust) bool {
+	if len(a.CAs) != len(b.CAs) {
+		return false
+	}
+	for i := range a.CAs {
+		if !a.CAs[i].Equal(b.CAs[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 func (b *Broker) logTrust(t *pki.Trust) {

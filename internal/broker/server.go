@@ -40,8 +40,10 @@ type Broker struct {
 	conns      sync.Map // cid -> *connInfo of admitted clients
 	violations map[string]*atomic.Uint64
 	roleDenied atomic.Uint64
+	crl        crlState
 	opts       *server.Options
 	srv        *server.Server
+	mon        monitor // the monitoring listener (monitor.go)
 
 	resolver      *net.Resolver
 	peerLog       *throttle // refused cluster peers, logged once a minute each
@@ -75,6 +77,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Broker, error) {
 		fatal:      make(chan string, 1),
 		ready:      make(chan struct{}),
 		quit:       make(chan struct{}),
+		crl:        crlState{refreshNow: make(chan struct{}, 1)},
 	}
 	id, err := pki.Load(b.files, cfg.Identity, time.Now())
 	if err != nil {
@@ -120,10 +123,6 @@ func (b *Broker) options() (*server.Options, error) {
 	if port == 0 {
 		port = server.RANDOM_PORT // tests; config files cannot say 0
 	}
-	httpPort := b.cfg.StatsPort
-	if httpPort < 0 {
-		httpPort = server.RANDOM_PORT
-	}
 	opts := &server.Options{
 		ServerName:    b.cfg.Identity,
 		Host:          n.ListenAddress,
@@ -134,8 +133,6 @@ func (b *Broker) options() (*server.Options, error) {
 		TLSConfig:     b.tlsConfig(),
 		TLSTimeout:    n.TLSTimeout.Seconds(),
 		AuthTimeout:   n.AuthTimeout.Seconds(),
-		HTTPHost:      b.cfg.StatsAddress,
-		HTTPPort:      httpPort,
 		NoSigs:        true,
 		Debug:         b.log.Enabled(context.Background(), slog.LevelDebug),
 	}
@@ -188,6 +185,9 @@ func (b *Broker) Run(ctx context.Context) error {
 	if err := b.waitReady(srv); err != nil {
 		return err
 	}
+	if err := b.startMonitor(watchCtx, &wg); err != nil {
+		return err
+	}
 	b.log.Info("broker ready", "identity", b.cfg.Identity, "client", b.ClientAddr().String(), "monitor", b.monitorString())
 	close(b.ready)
 
@@ -198,7 +198,11 @@ func (b *Broker) Run(ctx context.Context) error {
 			b.servePprof(watchCtx, port)
 		}()
 	}
-	wg.Add(5)
+	wg.Add(6)
+	go func() {
+		defer wg.Done()
+		b.refreshCRL(watchCtx)
+	}()
 	go func() {
 		defer wg.Done()
 		b.trimAfterBursts(watchCtx, 5*time.Second)
@@ -342,10 +346,7 @@ func (b *Broker) ClientAddr() *net.TCPAddr {
 
 // MonitorAddr is the monitoring listener's address, nil when off; valid after Ready.
 func (b *Broker) MonitorAddr() *net.TCPAddr {
-	if b.srv == nil {
-		return nil
-	}
-	return b.srv.MonitorAddr()
+	return b.mon.addr.Load() // monitor.go; the engine's own listener is off
 }
 
 // ClientURL is a nats:// URL for the client listener.

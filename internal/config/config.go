@@ -91,6 +91,15 @@ type Security struct {
 	FileCA          string // plugin.security.file.ca
 	FileCRL         string // plugin.security.file.crl (ours)
 
+	// PuppetCAHost is plugin.choria.puppetca_host. Set, the broker fetches
+	// the CRL from that CA every CRLRefreshInterval; enroll defaults it to
+	// puppet, as Choria does.
+	PuppetCAHost       string
+	PuppetCAPort       int           // plugin.choria.puppetca_port
+	CRLRefreshInterval time.Duration // plugin.choria.security.crl_refresh_interval (ours); 0 turns refresh off
+	CRLDisconnect      bool          // plugin.choria.security.crl_disconnect (ours): close connections whose certificate a new CRL revokes
+	EnrollNames        []string      // plugin.choria.security.enroll_names (ours): extra names for the enrolled certificate
+
 	CertnameWhitelist []string // plugin.choria.security.certname_whitelist
 	PrivilegedUsers   []string // plugin.choria.security.privileged_users
 }

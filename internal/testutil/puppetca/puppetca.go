@@ -76,6 +76,30 @@ type CA struct {
 	// mu serialises ca CLI runs: they share the ssldir and the CLI takes no
 	// lock of its own.
 	mu sync.Mutex
+
+	// the running server, for Stop and Restart
+	pid  int
+	done chan struct{}
+}
+
+// Stop stops the CA server (its files stay), to test a CA that went away.
+func (c *CA) Stop(t testing.TB) {
+	t.Helper()
+	if c.done == nil {
+		return
+	}
+	if err := stopGroup(c.pid, c.done); err != nil {
+		t.Fatalf("puppetca: stopping: %v", err)
+	}
+	c.done = nil
+}
+
+// Restart starts a stopped CA again on the same port.
+func (c *CA) Restart(t testing.TB) {
+	t.Helper()
+	if err := c.startServer(t); err != nil {
+		t.Fatalf("puppetca: restarting: %v\n--- tail of %s ---\n%s", err, c.logFile, tail(c.logFile, 60))
+	}
 }
 
 // Start runs a real Puppet CA for the test and stops it, removing its
@@ -335,6 +359,7 @@ func (c *CA) startServer(t testing.TB) error {
 		close(done)
 	}()
 	pid := cmd.Process.Pid
+	c.pid, c.done = pid, done
 	t.Cleanup(func() {
 		if err := stopGroup(pid, done); err != nil {
 			t.Errorf("puppetca: stopping puppetserver (pid %d): %v", pid, err)
