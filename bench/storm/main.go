@@ -40,11 +40,12 @@ type options struct {
 	results     string
 	chart       string
 	connectConc int
+	brokerKeys  []string
 }
 
 func main() {
 	var o options
-	var nodes, brokers string
+	var nodes, brokers, keys string
 	flag.StringVar(&nodes, "nodes", "2000,5000,10000", "fleet sizes with RSA 2048 certificates")
 	flag.IntVar(&o.rsa4096, "rsa4096-nodes", 2000, "fleet size with RSA 4096 certificates (Puppet's default); 0 skips")
 	flag.IntVar(&o.storms, "storms", 3, "restart storms per setup (the median is reported)")
@@ -56,6 +57,7 @@ func main() {
 	flag.StringVar(&o.results, "results", "", "also write the Markdown report to this file")
 	flag.StringVar(&o.chart, "chart", "", "write the storm chart (SVG) to this file")
 	flag.IntVar(&o.connectConc, "connect-concurrency", 100, "the fleet's first connections in flight")
+	flag.StringVar(&keys, "broker-keys", "rsa", "broker certificate keys to compare: rsa (the fleet's size), ec (ECDSA P-256), or rsa,ec")
 	flag.Parse()
 	for _, s := range strings.Split(nodes, ",") {
 		if n, err := strconv.Atoi(strings.TrimSpace(s)); err == nil && n > 0 {
@@ -63,6 +65,7 @@ func main() {
 		}
 	}
 	o.brokers = strings.Split(brokers, ",")
+	o.brokerKeys = strings.Split(keys, ",")
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/storm:", err)
 		os.Exit(1)
@@ -71,9 +74,17 @@ func main() {
 
 // setup is one row: a broker, a fleet size and a key size.
 type setup struct {
-	broker  string
-	nodes   int
-	rsaBits int
+	broker    string
+	nodes     int
+	rsaBits   int
+	brokerKey string // "rsa" (the fleet's size) or "ec" (P-256)
+}
+
+func (s setup) name() string {
+	if s.brokerKey == "ec" {
+		return s.broker + " (ECDSA broker key)"
+	}
+	return s.broker
 }
 
 type result struct {
@@ -115,15 +126,18 @@ func run(o options) error {
 		return fmt.Errorf("stock nats-server not found (%v); .ci/install-deps.sh installs it, or drop it with --brokers choria-broker", err)
 	}
 	var setups []setup
-	for _, n := range o.nodes {
-		for _, b := range o.brokers {
-			setups = append(setups, setup{broker: b, nodes: n, rsaBits: 2048})
+	add := func(n, bits int) {
+		for _, k := range o.brokerKeys {
+			for _, b := range o.brokers {
+				setups = append(setups, setup{broker: b, nodes: n, rsaBits: bits, brokerKey: k})
+			}
 		}
 	}
+	for _, n := range o.nodes {
+		add(n, 2048)
+	}
 	if o.rsa4096 > 0 {
-		for _, b := range o.brokers {
-			setups = append(setups, setup{broker: b, nodes: o.rsa4096, rsaBits: 4096})
-		}
+		add(o.rsa4096, 4096)
 	}
 	pkis := map[int]*benchPKI{}
 	var results []*result
@@ -135,7 +149,7 @@ func run(o options) error {
 			}
 			pkis[s.rsaBits] = p
 		}
-		fmt.Fprintf(os.Stderr, "== %s, %d nodes, RSA %d\n", s.broker, s.nodes, s.rsaBits)
+		fmt.Fprintf(os.Stderr, "== %s, %d nodes, RSA %d\n", s.name(), s.nodes, s.rsaBits)
 		r := measure(o, dir, bin, stock, p, s)
 		if r.err != nil {
 			fmt.Fprintf(os.Stderr, "   error: %v\n", r.err)
@@ -171,6 +185,7 @@ func contains(list []string, s string) bool {
 type benchPKI struct {
 	dir, ssldir                    string
 	brokerCert, brokerKey, ca, crl string
+	ecCert, ecKey                  string
 	clientCert, clientKey          string
 }
 
@@ -197,7 +212,11 @@ func newBenchPKI(dir string, bits int) (*benchPKI, error) {
 		return write(keyPath, key, 0o600)
 	}
 	p.brokerCert, p.brokerKey = filepath.Join(dir, "broker.pem"), filepath.Join(dir, "broker.key")
-	if err := issueBroker(ca, bits, p.brokerCert, p.brokerKey); err != nil {
+	if err := issueBroker(ca, "rsa", bits, p.brokerCert, p.brokerKey); err != nil {
+		return nil, err
+	}
+	p.ecCert, p.ecKey = filepath.Join(dir, "broker-ec.pem"), filepath.Join(dir, "broker-ec.key")
+	if err := issueBroker(ca, "ec", 0, p.ecCert, p.ecKey); err != nil {
 		return nil, err
 	}
 	// Node certificates, shared round robin by the emulated fleet.
@@ -223,8 +242,8 @@ func newBenchPKI(dir string, bits int) (*benchPKI, error) {
 	return p, write(p.crl, crl, 0o644)
 }
 
-func issueBroker(ca *pki.CA, bits int, certPath, keyPath string) error {
-	kp, err := ca.Issue(pki.IssueOptions{Name: "broker.bench.example.net", DNSNames: []string{"localhost"}, IPs: localIPs(), KeyType: "rsa", RSABits: bits})
+func issueBroker(ca *pki.CA, keyType string, bits int, certPath, keyPath string) error {
+	kp, err := ca.Issue(pki.IssueOptions{Name: "broker.bench.example.net", DNSNames: []string{"localhost"}, IPs: localIPs(), KeyType: keyType, RSABits: bits})
 	if err != nil {
 		return err
 	}
@@ -239,8 +258,12 @@ func issueBroker(ca *pki.CA, bits int, certPath, keyPath string) error {
 }
 
 // configs writes the broker's, the fleet's and the client's configuration.
-func (p *benchPKI) configs(dir, broker string, port int) (brokerConf, serverConf, clientConf string, err error) {
+func (p *benchPKI) configs(dir, broker, brokerKey string, port int) (brokerConf, serverConf, clientConf string, err error) {
 	url := fmt.Sprintf("nats://127.0.0.1:%d", port)
+	cert, key := p.brokerCert, p.brokerKey
+	if brokerKey == "ec" {
+		cert, key = p.ecCert, p.ecKey
+	}
 	if broker == "nats-server" {
 		brokerConf = filepath.Join(dir, "stock.conf")
 		// As the seed's Puppet module configured it.
@@ -255,7 +278,7 @@ tls {
   verify: true
   timeout: 2
 }
-`, port, p.brokerCert, p.brokerKey, p.ca)), 0o644)
+`, port, cert, key, p.ca)), 0o644)
 	} else {
 		brokerConf = filepath.Join(dir, "broker.conf")
 		err = os.WriteFile(brokerConf, []byte(fmt.Sprintf(`identity = broker.bench.example.net
@@ -270,7 +293,7 @@ plugin.security.file.certificate = %s
 plugin.security.file.key = %s
 plugin.security.file.ca = %s
 plugin.security.file.crl = %s
-`, port, p.brokerCert, p.brokerKey, p.ca, p.crl)), 0o644)
+`, port, cert, key, p.ca, p.crl)), 0o644)
 	}
 	if err != nil {
 		return
@@ -327,7 +350,7 @@ func (f *fleetCount) since(t0 time.Time) []point {
 
 func measure(o options, dir, bin, stock string, p *benchPKI, s setup) *result {
 	r := &result{setup: s}
-	work := filepath.Join(dir, fmt.Sprintf("%s-%d-%d", s.broker, s.nodes, s.rsaBits))
+	work := filepath.Join(dir, fmt.Sprintf("%s-%s-%d-%d", s.broker, s.brokerKey, s.nodes, s.rsaBits))
 	if r.err = os.MkdirAll(work, 0o755); r.err != nil {
 		return r
 	}
@@ -336,7 +359,7 @@ func measure(o options, dir, bin, stock string, p *benchPKI, s setup) *result {
 		r.err = err
 		return r
 	}
-	brokerConf, serverConf, clientConf, err := p.configs(work, s.broker, port)
+	brokerConf, serverConf, clientConf, err := p.configs(work, s.broker, s.brokerKey, port)
 	if err != nil {
 		r.err = err
 		return r
@@ -471,11 +494,11 @@ func markdown(o options, results []*result) string {
 	fmt.Fprintf(&b, "Memory: RSS when the broker has started, %s after the fleet connected, and after the pings.\n", settle)
 	fmt.Fprintf(&b, "Storm: SIGTERM the broker under the connected fleet, start it again at once; recovery is the time until every node is connected and a broadcast ping is answered by all (bound %s; median of %d).\n\n", o.bound, o.storms)
 	fmt.Fprintf(&b, "Command: `go run ./bench/storm %s`\n\n", strings.Join(os.Args[1:], " "))
-	b.WriteString("| broker | nodes | key | RSS MiB start / connected / after pings | calm connect | broker CPU for the connect | ping p50 | ping p99 | replies lost | storm recovery (each) | median | not back |\n")
+	b.WriteString("| broker | nodes | fleet key | RSS MiB start / connected / after pings | calm connect | broker CPU for the connect | ping p50 | ping p99 | replies lost | storm recovery (each) | median | not back |\n")
 	b.WriteString("|---|---:|---|---|---:|---:|---:|---:|---:|---|---:|---:|\n")
 	for _, r := range results {
 		if r.err != nil {
-			fmt.Fprintf(&b, "| %s | %d | RSA %d | error: %v |||||||||\n", r.broker, r.nodes, r.rsaBits, r.err)
+			fmt.Fprintf(&b, "| %s | %d | RSA %d | error: %v |||||||||\n", r.name(), r.nodes, r.rsaBits, r.err)
 			continue
 		}
 		var each []string
@@ -496,7 +519,7 @@ func markdown(o options, results []*result) string {
 			medText = fmt.Sprintf("> %s", o.bound)
 		}
 		fmt.Fprintf(&b, "| %s | %d | RSA %d | %s / %s / %s | %s | %s | %s | %s | %d | %s | %s | %d |\n",
-			r.broker, r.nodes, r.rsaBits, mib(r.rssStart), mib(r.rssConnected), mib(r.rssPinged),
+			r.name(), r.nodes, r.rsaBits, mib(r.rssStart), mib(r.rssConnected), mib(r.rssPinged),
 			r.connect.Round(100*time.Millisecond), r.connectCPU.Round(100*time.Millisecond),
 			harness.Median(r.p50).Round(time.Millisecond), harness.Median(r.p99).Round(time.Millisecond), r.lost,
 			strings.Join(each, ", "), medText, notBack)
@@ -547,7 +570,7 @@ func chart(results []*result) string {
 		}
 		c := colors[i%len(colors)]
 		fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="2" points="%s"/>`+"\n", c, strings.Join(pts, " "))
-		fmt.Fprintf(&b, `<text x="%.0f" y="%.0f" fill="%s">%s</text>`+"\n", w-200, 40+16*float64(i), c, r.broker)
+		fmt.Fprintf(&b, `<text x="%.0f" y="%.0f" fill="%s">%s</text>`+"\n", w-200, 40+16*float64(i), c, r.name())
 	}
 	b.WriteString("</svg>\n")
 	return b.String()
