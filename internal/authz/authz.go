@@ -179,9 +179,12 @@ func Permissions(role Role, names []string) *server.Permissions {
 			Subscribe: &server.SubjectPermission{Allow: []string{"choria.federation.*.federation", "choria.federation.*.collective"}},
 		}
 	case Node:
+		// Its own request/reply inbox, md5 form only: every entry costs
+		// memory in each of 50 000 connections, and servers under FIPS
+		// are not known to use one.
 		subs := []string{"*.broadcast.agent.>", "*.broadcast.service.>", "*.node.>"}
 		for _, n := range names {
-			subs = append(subs, ReplyPrefixes(n)...) // its own request/reply inbox
+			subs = append(subs, ReplyPrefixes(n)[0])
 		}
 		return &server.Permissions{
 			Publish: &server.SubjectPermission{Allow: []string{

@@ -3,6 +3,7 @@ package broker
 import (
 	"crypto/x509"
 	"net"
+	"slices"
 	"regexp"
 	"strconv"
 	"sync"
@@ -20,7 +21,7 @@ type connInfo struct {
 	name   string
 	role   authz.Role
 	mu     sync.Mutex
-	logged map[string]bool // subjects whose violation was logged
+	logged map[string]bool // subjects whose violation was logged; made on the first
 }
 
 // authenticator gives every admitted connection the rights of its role;
@@ -37,7 +38,9 @@ func (a *authenticator) Check(c server.ClientAuthentication) bool {
 		return false // admission refused it already; plaintext never gets here
 	}
 	leaf := cs.PeerCertificates[0]
-	names := append([]string{leaf.Subject.CommonName}, leaf.DNSNames...)
+	// Puppet repeats the CN as a SAN; each name becomes permission entries
+	// in every connection, so once is enough.
+	names := slices.Compact(slices.Sorted(slices.Values(append([]string{leaf.Subject.CommonName}, leaf.DNSNames...))))
 	var ip net.IP
 	if tcp, ok := c.RemoteAddress().(*net.TCPAddr); ok {
 		ip = tcp.IP
@@ -49,7 +52,7 @@ func (a *authenticator) Check(c server.ClientAuthentication) bool {
 		return false
 	}
 	c.RegisterUser(&server.User{Username: leaf.Subject.CommonName, Permissions: authz.Permissions(role, names)})
-	b.conns.Store(c.GetID(), &connInfo{certs: cs.PeerCertificates, name: leaf.Subject.CommonName, role: role, logged: map[string]bool{}})
+	b.conns.Store(c.GetID(), &connInfo{certs: cs.PeerCertificates, name: leaf.Subject.CommonName, role: role})
 	return true
 }
 
@@ -75,6 +78,9 @@ func (b *Broker) explainViolation(msg string) bool {
 		name, role = ci.name, ci.role
 		ci.mu.Lock()
 		seen := ci.logged[kind+" "+m[3]]
+		if ci.logged == nil {
+			ci.logged = map[string]bool{} // most connections never need one
+		}
 		if !seen && len(ci.logged) < 1000 {
 			ci.logged[kind+" "+m[3]] = true
 		}
