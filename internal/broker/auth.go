@@ -3,8 +3,8 @@ package broker
 import (
 	"crypto/x509"
 	"net"
-	"slices"
 	"regexp"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
