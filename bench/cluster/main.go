@@ -6,23 +6,18 @@
 package main
 
 import (
-	"bufio"
-	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/choria-broker/choria-broker/bench/internal/harness"
 	"github.com/choria-broker/choria-broker/internal/devenv"
 	"github.com/choria-broker/choria-broker/internal/pki"
 )
@@ -54,20 +49,15 @@ func run(nodes, pings int, bin string) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	if bin == "" {
-		bin = filepath.Join(dir, "choria-broker")
-		build := exec.Command("go", "build", "-o", bin, "./cmd/choria-broker")
-		build.Stdout, build.Stderr = os.Stderr, os.Stderr
-		if err := build.Run(); err != nil {
-			return fmt.Errorf("build: %w", err)
-		}
+	if bin, err = harness.Build(dir, bin); err != nil {
+		return err
 	}
 	env, err := devenv.Prepare(filepath.Join(dir, "dev"), devenv.Options{ClientPort: freePort()})
 	if err != nil {
 		return err
 	}
 	fmt.Printf("# Cluster against single broker, %d emulated nodes, %d pings each\n\n", nodes, pings)
-	fmt.Printf("Machine: %d cores shared by the brokers, the fleet and the ping client; loopback only.\n", numCPU())
+	fmt.Printf("Machine: %d cores shared by the brokers, the fleet and the ping client; loopback only.\n", harness.Cores())
 	fmt.Printf("Command: go run ./bench/cluster --nodes %d --pings %d\n\n", nodes, pings)
 	var results []*result
 	for _, n := range []int{1, 3} {
@@ -91,46 +81,44 @@ func run(nodes, pings int, bin string) error {
 			cpu = append(cpu, fmt.Sprintf("%.1f", c))
 		}
 		fmt.Printf("| %s | %s | %s | %.0f | %s | %s | %s | %d/%d |\n", r.name, r.connect.Round(10*time.Millisecond), strings.Join(each, ", "),
-			float64(total)/1024, strings.Join(cpu, ", "), median(r.p50).Round(time.Millisecond), median(r.p99).Round(time.Millisecond), r.replies, r.expected)
+			float64(total)/1024, strings.Join(cpu, ", "), harness.Median(r.p50).Round(time.Millisecond), harness.Median(r.p99).Round(time.Millisecond), r.replies, r.expected)
 	}
 	return nil
 }
 
 // measure starts n brokers, the fleet and the pings, and stops them all.
 func measure(dir, bin string, env *devenv.Env, n, nodes, pings int) (*result, error) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	confs, clientURLs, err := writeConfigs(dir, env, n)
 	if err != nil {
 		return nil, err
 	}
-	var procs []*exec.Cmd
+	var procs []*harness.Proc
 	defer func() {
 		for _, p := range procs {
-			stop(p)
+			p.Stop()
 		}
 	}()
 	for i, c := range confs {
-		p, _, err := start(ctx, bin, filepath.Join(dir, fmt.Sprintf("broker-%d-%d.log", n, i)), "run", "--config", c)
+		p, err := harness.Start(filepath.Join(dir, fmt.Sprintf("broker-%d-%d.log", n, i)), bin, "run", "--config", c)
 		if err != nil {
 			return nil, err
 		}
 		procs = append(procs, p)
 	}
 	for _, u := range clientURLs {
-		if err := waitPort(strings.TrimPrefix(u, "nats://"), 30*time.Second); err != nil {
+		if err := harness.WaitPort(strings.TrimPrefix(u, "nats://"), 30*time.Second); err != nil {
 			return nil, err
 		}
 	}
 	time.Sleep(2 * time.Second) // routes
 	r := &result{name: fmt.Sprintf("%d broker(s)", n), brokers: n}
 	begin := time.Now()
-	emu, out, err := start(ctx, bin, filepath.Join(dir, fmt.Sprintf("emulate-%d.log", n)), "emulate", "--dev", "--dev-dir", env.Dir, "--nodes", strconv.Itoa(nodes), "--server", strings.Join(clientURLs, ","))
+	emu, err := harness.Start(filepath.Join(dir, fmt.Sprintf("emulate-%d.log", n)), bin, "emulate", "--dev", "--dev-dir", env.Dir, "--nodes", strconv.Itoa(nodes), "--server", strings.Join(clientURLs, ","))
 	if err != nil {
 		return nil, err
 	}
-	defer stop(emu)
-	if err := waitLine(out, fmt.Sprintf("all %d nodes connected", nodes), 10*time.Minute); err != nil {
+	defer emu.Stop()
+	if _, err := emu.WaitLine(fmt.Sprintf("all %d nodes connected", nodes), 10*time.Minute); err != nil {
 		return nil, err
 	}
 	r.connect = time.Since(begin)
@@ -156,8 +144,8 @@ func measure(dir, bin string, env *devenv.Env, n, nodes, pings int) (*result, er
 		}
 	}
 	for _, p := range procs {
-		rss, cpu := procStats(p.Process.Pid)
-		r.rssKiB, r.cpu = append(r.rssKiB, rss), append(r.cpu, cpu)
+		u := p.Usage()
+		r.rssKiB, r.cpu = append(r.rssKiB, u.RSSKiB), append(r.cpu, u.CPU.Seconds())
 	}
 	return r, nil
 }
@@ -210,118 +198,12 @@ plugin.security.file.crl = %s
 	return confs, urls, nil
 }
 
-// start runs the binary with its output in a log file and on a pipe.
-func start(ctx context.Context, bin, logFile string, args ...string) (*exec.Cmd, *bufio.Reader, error) {
-	f, err := os.Create(logFile)
-	if err != nil {
-		return nil, nil, err
-	}
-	cmd := exec.CommandContext(ctx, bin, args...)
-	pr, pw := io.Pipe()
-	cmd.Stdout, cmd.Stderr = io.MultiWriter(f, pw), io.MultiWriter(f, pw)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		return nil, nil, err
-	}
-	go func() {
-		cmd.Wait()
-		pw.Close()
-		f.Close()
-	}()
-	return cmd, bufio.NewReader(pr), nil
-}
-
-func stop(cmd *exec.Cmd) {
-	if cmd.Process == nil {
-		return
-	}
-	syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-	for i := 0; i < 100; i++ {
-		if syscall.Kill(cmd.Process.Pid, 0) != nil {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-}
-
-// waitLine reads output until a line contains text; the rest is drained.
-func waitLine(r *bufio.Reader, text string, limit time.Duration) error {
-	found := make(chan error, 1)
-	go func() {
-		for {
-			line, err := r.ReadString('\n')
-			if strings.Contains(line, text) {
-				found <- nil
-				io.Copy(io.Discard, r)
-				return
-			}
-			if err != nil {
-				found <- fmt.Errorf("output ended before %q", text)
-				return
-			}
-		}
-	}()
-	select {
-	case err := <-found:
-		return err
-	case <-time.After(limit):
-		return fmt.Errorf("no %q within %s", text, limit)
-	}
-}
-
-func waitPort(addr string, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	for time.Now().Before(deadline) {
-		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-			c.Close()
-			return nil
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return errors.New(addr + " did not open")
-}
-
-// procStats reads a process's RSS (KiB) and CPU seconds from /proc.
-func procStats(pid int) (int64, float64) {
-	var rss int64
-	if data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil {
-		for _, l := range strings.Split(string(data), "\n") {
-			if strings.HasPrefix(l, "VmRSS:") {
-				rss, _ = strconv.ParseInt(strings.Fields(l)[1], 10, 64)
-			}
-		}
-	}
-	var cpu float64
-	if data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
-		s := string(data)
-		fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-		ut, _ := strconv.ParseFloat(fields[11], 64)
-		st, _ := strconv.ParseFloat(fields[12], 64)
-		cpu = (ut + st) / 100 // USER_HZ
-	}
-	return rss, cpu
-}
-
-func median(ds []time.Duration) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	return s[len(s)/2]
-}
-
+// freePort is harness.FreePort for callers that cannot go on without one.
 func freePort() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := harness.FreePort()
 	if err != nil {
-		panic(err)
+		fmt.Fprintln(os.Stderr, "bench/cluster: no free port:", err)
+		os.Exit(1)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-func numCPU() int {
-	data, _ := os.ReadFile("/proc/cpuinfo")
-	return strings.Count(string(data), "processor\t:")
+	return p
 }
