@@ -15,6 +15,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 
+	"github.com/choria-broker/choria-broker/internal/config"
 	"github.com/choria-broker/choria-broker/internal/pki"
 )
 
@@ -60,30 +61,19 @@ func (b *Broker) peerList(ctx context.Context) ([]string, error) {
 // route URLs carrying the routes password, leaving this broker out.
 func (b *Broker) routeURLs(peers []string) (routes []*url.URL, self []string, err error) {
 	n := b.cfg.Network
-	for _, p := range peers {
-		raw := strings.TrimSpace(p)
-		if raw == "" {
+	for _, entry := range peers {
+		if strings.TrimSpace(entry) == "" {
 			continue
 		}
-		if !strings.Contains(raw, "://") {
-			raw = "nats://" + raw
+		p, err := config.ParsePeer(entry, n.PeerPort)
+		if err != nil {
+			return nil, nil, err
 		}
-		u, err := url.Parse(raw)
-		if err != nil || u.Hostname() == "" {
-			return nil, nil, fmt.Errorf("plugin.choria.network.peers: %q is not a name, host:port or nats://host:port", p)
-		}
-		port := n.PeerPort
-		if u.Port() != "" {
-			port, err = strconv.Atoi(u.Port())
-			if err != nil || port < 1 || port > 65535 {
-				return nil, nil, fmt.Errorf("plugin.choria.network.peers: %q has a bad port", p)
-			}
-		}
-		if b.isSelf(u.Hostname(), port) {
-			self = append(self, p)
+		if b.isSelf(p.Host, p.Port) {
+			self = append(self, entry)
 			continue
 		}
-		r := &url.URL{Scheme: "nats", Host: net.JoinHostPort(u.Hostname(), strconv.Itoa(port))}
+		r := &url.URL{Scheme: "nats", Host: net.JoinHostPort(p.Host, strconv.Itoa(p.Port))}
 		if n.PeerUser != "" || n.PeerPassword != "" {
 			r.User = url.UserPassword(n.PeerUser, n.PeerPassword)
 		}

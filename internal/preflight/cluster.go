@@ -4,13 +4,12 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
-	"fmt"
 	"net"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/choria-broker/choria-broker/internal/config"
 	"github.com/choria-broker/choria-broker/internal/pki"
 )
 
@@ -46,24 +45,14 @@ func clusterPeers(ctx context.Context, env *Env, leaf *x509.Certificate) (peers 
 		}
 	}
 	for _, e := range entries {
-		raw := strings.TrimSpace(e)
-		if raw == "" {
+		if strings.TrimSpace(e) == "" {
 			continue
 		}
-		if !strings.Contains(raw, "://") {
-			raw = "nats://" + raw
+		cp, err := config.ParsePeer(e, c.Network.PeerPort)
+		if err != nil {
+			return nil, source, err
 		}
-		u, err := url.Parse(raw)
-		if err != nil || u.Hostname() == "" {
-			return nil, source, fmt.Errorf("%q is not a name, host:port or nats://host:port", e)
-		}
-		port := c.Network.PeerPort
-		if u.Port() != "" {
-			if port, err = strconv.Atoi(u.Port()); err != nil || port < 1 || port > 65535 {
-				return nil, source, fmt.Errorf("%q has a bad port", e)
-			}
-		}
-		p := peer{entry: e, host: u.Hostname(), port: port}
+		p := peer{entry: e, host: cp.Host, port: cp.Port}
 		p.self = isSelf(env, leaf, p.host, p.port)
 		peers = append(peers, p)
 	}
