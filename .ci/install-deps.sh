@@ -13,6 +13,9 @@ command -v start-stop-daemon >/dev/null || need+=(dpkg)
 { command -v collectd >/dev/null && dpkg -s libcurl3-gnutls libyajl2 >/dev/null 2>&1; } || need+=(collectd-core libcurl3-gnutls libyajl2)
 command -v puppet >/dev/null || need+=(puppet)
 command -v puppet-lint >/dev/null || need+=(puppet-lint)
+# internal/stats tests: real Prometheus scraping the broker, headless Chromium on the status page.
+command -v prometheus >/dev/null || need+=(prometheus)
+command -v chromium >/dev/null || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need[@]}"

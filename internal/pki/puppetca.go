@@ -64,7 +64,7 @@ func (p *PuppetCA) do(ctx context.Context, method, path string, body []byte) (in
 	}
 	resp, err := p.client.Do(req)
 	if err != nil {
-		return 0, nil, fmt.Errorf("Puppet CA %s: %w", p.Base, err)
+		return 0, nil, fmt.Errorf("the Puppet CA at %s: %w", p.Base, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
@@ -77,7 +77,7 @@ func (p *PuppetCA) get(ctx context.Context, path string) ([]byte, error) {
 		return nil, err
 	}
 	if code != http.StatusOK {
-		return nil, fmt.Errorf("Puppet CA %s: GET %s: %d %s", p.Base, path, code, bytes.TrimSpace(data))
+		return nil, fmt.Errorf("the Puppet CA at %s: GET %s: %d %s", p.Base, path, code, bytes.TrimSpace(data))
 	}
 	return data, nil
 }
@@ -99,7 +99,7 @@ func (p *PuppetCA) SubmitCSR(ctx context.Context, name string, csrPEM []byte) er
 		return err
 	}
 	if code != http.StatusOK {
-		return fmt.Errorf("Puppet CA %s refused the certificate request for %s: %d %s", p.Base, name, code, bytes.TrimSpace(data))
+		return fmt.Errorf("the Puppet CA at %s refused the certificate request for %s: %d %s", p.Base, name, code, bytes.TrimSpace(data))
 	}
 	return nil
 }
@@ -116,7 +116,7 @@ func (p *PuppetCA) Certificate(ctx context.Context, name string) (cert []byte, f
 	case http.StatusNotFound:
 		return nil, false, nil
 	}
-	return nil, false, fmt.Errorf("Puppet CA %s: GET certificate/%s: %d %s", p.Base, name, code, bytes.TrimSpace(data))
+	return nil, false, fmt.Errorf("the Puppet CA at %s: GET certificate/%s: %d %s", p.Base, name, code, bytes.TrimSpace(data))
 }
 
 // Renew asks the CA to renew the certificate presented to it (Puppet 7's
@@ -127,7 +127,7 @@ func (p *PuppetCA) Renew(ctx context.Context) ([]byte, error) {
 		return nil, err
 	}
 	if code != http.StatusOK {
-		return nil, fmt.Errorf("Puppet CA %s: certificate renewal: %d %s", p.Base, code, bytes.TrimSpace(data))
+		return nil, fmt.Errorf("the Puppet CA at %s: certificate renewal: %d %s", p.Base, code, bytes.TrimSpace(data))
 	}
 	return data, nil
 }

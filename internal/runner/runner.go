@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,6 +15,7 @@ import (
 	"github.com/choria-broker/choria-broker/internal/broker"
 	"github.com/choria-broker/choria-broker/internal/config"
 	"github.com/choria-broker/choria-broker/internal/federation"
+	"github.com/choria-broker/choria-broker/internal/stats"
 )
 
 // Runner holds the enabled parts.
@@ -22,6 +24,9 @@ type Runner struct {
 	Federation *federation.Broker // nil unless plugin.choria.broker_federation
 	// Registry holds every part's metrics, for the stats port.
 	Registry *prometheus.Registry
+	// Stats serves monitoring on plugin.choria.stats_port: through the
+	// network broker's listener, or its own with only a federation broker.
+	Stats *stats.Stats
 }
 
 // New builds every part the configuration enables, checking each.
@@ -41,7 +46,23 @@ func New(cfg *config.Config, log *slog.Logger) (*Runner, error) {
 			return nil, err
 		}
 	}
+	r.Stats, err = stats.New(stats.Options{Config: cfg, ConfigFile: cfg.File, Network: r.Network, Federation: r.Federation != nil, Registry: r.Registry, Log: log.With("component", "stats")})
+	if err != nil {
+		return nil, err
+	}
+	if r.Network != nil {
+		r.Network.HandleMonitor("/", r.Stats.Handler())
+	}
 	return r, nil
+}
+
+// MonitorAddr is where monitoring listens, nil when off; valid once the
+// parts are ready.
+func (r *Runner) MonitorAddr() *net.TCPAddr {
+	if r.Network != nil {
+		return r.Network.MonitorAddr()
+	}
+	return r.Stats.Addr()
 }
 
 // Run runs every part until ctx ends or one of them stops; a part that
@@ -50,7 +71,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errs := make(chan error, 2)
+	errs := make(chan error, 3)
 	run := func(f func(context.Context) error) {
 		wg.Add(1)
 		go func() {
@@ -65,6 +86,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	if r.Federation != nil {
 		run(r.Federation.Run)
 	}
+	run(r.Stats.Run)
 	wg.Wait()
 	close(errs)
 	var all []error

@@ -1,0 +1,74 @@
+package stats
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/choria-broker/choria-broker/internal/broker"
+)
+
+// Health levels, worst last.
+const (
+	Green = "green"
+	Amber = "amber"
+	Red   = "red"
+)
+
+// certWarning is how close to expiry the broker's certificate turns amber.
+const certWarning = 30 * 24 * time.Hour
+
+// health is the status page's verdict with its reasons.
+type health struct {
+	Level   string
+	Reasons []string
+}
+
+func (h *health) raise(level, reason string) {
+	if rank(level) > rank(h.Level) {
+		h.Level = level
+	}
+	h.Reasons = append(h.Reasons, reason)
+}
+
+func rank(l string) int {
+	switch l {
+	case Red:
+		return 2
+	case Amber:
+		return 1
+	}
+	return 0
+}
+
+// judge decides the broker's health from its trust and cluster state.
+func judge(b *broker.Broker, now time.Time) health {
+	h := health{Level: Green}
+	if b == nil {
+		h.Reasons = []string{"federation broker running"}
+		return h
+	}
+	if b.Engine() == nil {
+		h.raise(Red, "the broker is not running")
+		return h
+	}
+	ts := b.TrustStatus()
+	switch left := ts.CertNotAfter.Sub(now); {
+	case ts.CertNotAfter.IsZero():
+	case left <= 0:
+		h.raise(Red, fmt.Sprintf("the broker's certificate expired on %s", ts.CertNotAfter.UTC().Format(time.DateOnly)))
+	case left < certWarning:
+		h.raise(Amber, fmt.Sprintf("the broker's certificate expires in %d days (%s)", int(left.Hours()/24), ts.CertNotAfter.UTC().Format(time.DateOnly)))
+	}
+	if !ts.CRLNextUpdate.IsZero() && now.After(ts.CRLNextUpdate) {
+		h.raise(Amber, fmt.Sprintf("the CRL is stale: its nextUpdate %s has passed; refresh %s from the CA", ts.CRLNextUpdate.UTC().Format(time.RFC3339), ts.CRLFile))
+	}
+	if want := b.ExpectedPeers(); want > 0 {
+		if got := len(b.RouteNames()); got < want {
+			h.raise(Amber, fmt.Sprintf("cluster incomplete: %d of %d peers connected", got, want))
+		}
+	}
+	if len(h.Reasons) == 0 {
+		h.Reasons = []string{"certificate, CRL and cluster are fine"}
+	}
+	return h
+}

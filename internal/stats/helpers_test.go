@@ -1,0 +1,160 @@
+package stats_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/choria-broker/choria-broker/internal/config"
+	"github.com/choria-broker/choria-broker/internal/devenv"
+	"github.com/choria-broker/choria-broker/internal/runner"
+	"github.com/choria-broker/choria-broker/internal/testutil/devbroker"
+)
+
+// fixture is a development broker run by the runner, as `choria-broker
+// run` does, with monitoring on a free loopback port.
+type fixture struct {
+	env  *devenv.Env
+	r    *runner.Runner
+	base string // http://127.0.0.1:port
+}
+
+func start(t *testing.T) *fixture {
+	t.Helper()
+	env := devbroker.Prepare(t)
+	cfg, err := config.Load(env.BrokerConf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Network.ClientPort = 0 // free port
+	cfg.StatsPort = -1         // free port, on the default stats_address
+	r, err := runner.New(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("runner: %v", err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Errorf("runner did not stop within 20s")
+		}
+	})
+	select {
+	case <-r.Network.Ready():
+	case err := <-done:
+		t.Fatalf("broker did not start: %v", err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("broker not ready within 20s")
+	}
+	return &fixture{env: env, r: r, base: "http://" + r.MonitorAddr().String()}
+}
+
+// connect connects as a certificate of the development ssldir.
+func (f *fixture) connect(t *testing.T, name string) *nats.Conn {
+	t.Helper()
+	nc, err := nats.Connect(f.r.Network.ClientURL(), nats.Secure(devbroker.TLS(t, f.env, name)), nats.Timeout(5*time.Second), nats.MaxReconnects(0))
+	if err != nil {
+		t.Fatalf("connect as %s: %v", name, err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+// refuse tries the revoked certificate, which the broker must refuse.
+func (f *fixture) refuse(t *testing.T) {
+	t.Helper()
+	nc, err := nats.Connect(f.r.Network.ClientURL(), nats.Secure(devbroker.TLS(t, f.env, f.env.PKI.Revoked)), nats.Timeout(5*time.Second), nats.MaxReconnects(0))
+	if err == nil {
+		nc.Close()
+		t.Fatal("the revoked certificate connected")
+	}
+}
+
+// staleCRL replaces the CRL with a newer one (the broker keeps the newest)
+// whose nextUpdate passes two seconds later; the broker rereads it within
+// a second.
+func (f *fixture) staleCRL(t *testing.T) {
+	t.Helper()
+	now := time.Now()
+	pem, err := f.env.PKI.CA.CRLChainPEM(now, now.Add(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := filepath.Join(filepath.Dir(f.env.PKI.CRLFile()), "crl.pem.new")
+	if err := os.WriteFile(tmp, pem, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, f.env.PKI.CRLFile()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the broker to load the stale CRL", func() bool {
+		ts := f.r.Network.TrustStatus()
+		return !ts.CRLThisUpdate.Before(now.Truncate(time.Second)) && time.Now().After(ts.CRLNextUpdate)
+	})
+}
+
+func get(t *testing.T, url string) string {
+	t.Helper()
+	c := &http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s\n%s", url, resp.Status, b)
+	}
+	return string(b)
+}
+
+// waitFor polls cond until it holds or limit passes.
+func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", limit, what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+var httpClient = &http.Client{Timeout: 5 * time.Second}
+
+// lockedWriter collects a program's output from its copying goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	b  *strings.Builder
+}
+
+func (w *lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *lockedWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
+}

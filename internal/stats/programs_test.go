@@ -1,0 +1,164 @@
+package stats_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/choria-broker/choria-broker/internal/testutil"
+)
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// startProgram runs a program until the test ends, its output in a buffer
+// shown when the test fails.
+func startProgram(t *testing.T, path string, args ...string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, path, args...)
+	out := &strings.Builder{}
+	cmd.Stdout, cmd.Stderr = &lockedWriter{b: out}, nil
+	cmd.Stderr = cmd.Stdout
+	cmd.WaitDelay = 5 * time.Second
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("%s output:\n%s", filepath.Base(path), cmd.Stdout.(*lockedWriter).String())
+		}
+	})
+}
+
+// TestPrometheus: real Prometheus scraping the broker sees the connected
+// clients in choria_network_connections and a refused connection in the
+// refused metric.
+func TestPrometheus(t *testing.T) {
+	t.Parallel()
+	prom := testutil.RequireProgram(t, "prometheus")
+	f := start(t)
+	f.connect(t, f.env.PKI.Nodes[0])
+	f.connect(t, f.env.PKI.Nodes[1])
+	f.connect(t, f.env.PKI.Client)
+	f.refuse(t)
+
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "prometheus.yml")
+	if err := os.WriteFile(conf, fmt.Appendf(nil, `global:
+  scrape_interval: 1s
+scrape_configs:
+  - job_name: choria
+    static_configs:
+      - targets: [%q]
+`, f.r.MonitorAddr().String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t)
+	startProgram(t, prom, "--config.file="+conf, "--storage.tsdb.path="+filepath.Join(dir, "data"),
+		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", port))
+	api := fmt.Sprintf("http://127.0.0.1:%d/api/v1/query?query=", port)
+	query := func(q string) string {
+		resp, err := httpClient.Get(api + url.QueryEscape(q))
+		if err != nil {
+			return ""
+		}
+		defer resp.Body.Close()
+		var r struct {
+			Data struct {
+				Result []struct {
+					Value [2]any `json:"value"`
+				} `json:"result"`
+			} `json:"data"`
+		}
+		if json.NewDecoder(resp.Body).Decode(&r) != nil || len(r.Data.Result) != 1 {
+			return ""
+		}
+		s, _ := r.Data.Result[0].Value[1].(string)
+		return s
+	}
+	id := f.r.Network.Engine().Name()
+	for q, want := range map[string]string{
+		fmt.Sprintf(`choria_network_connections{identity=%q}`, id):                               "3",
+		fmt.Sprintf(`choria_broker_refused_connections_total{identity=%q,reason="revoked"}`, id): "1",
+		fmt.Sprintf(`choria_broker_connections_by_role{identity=%q,role="node"}`, id):            "2",
+		fmt.Sprintf(`count(choria_build_info{identity=%q})`, id):                                 "1",
+	} {
+		var got string
+		waitFor(t, 45*time.Second, fmt.Sprintf("Prometheus to return %s = %s (last %q)", q, want, got), func() bool {
+			got = query(q)
+			return got == want
+		})
+	}
+}
+
+// TestStatusPageChromium loads the status page in real headless Chromium:
+// the rendered numbers match the broker, a screenshot is written, and the
+// health turns amber once the CRL is stale.
+func TestStatusPageChromium(t *testing.T) {
+	t.Parallel()
+	chromium := testutil.RequireProgram(t, "chromium")
+	f := start(t)
+	f.connect(t, f.env.PKI.Nodes[0])
+	f.connect(t, f.env.PKI.Client)
+	f.refuse(t)
+	waitFor(t, 5*time.Second, "2 clients", func() bool { return f.r.Network.NumClients() == 2 })
+
+	dir := t.TempDir()
+	browse := func(extra ...string) string {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		args := append([]string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+			"--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+			"--user-data-dir=" + filepath.Join(dir, "profile")}, extra...)
+		cmd := exec.CommandContext(ctx, chromium, append(args, f.base+"/")...)
+		cmd.WaitDelay = 5 * time.Second
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("chromium: %v", err)
+		}
+		return string(out)
+	}
+	dom := browse("--dump-dom")
+	role := f.r.Network.ConnectionsByRole()
+	for id, want := range map[string]string{
+		"connections": fmt.Sprint(f.r.Network.NumClients()), "role-node": fmt.Sprint(role["node"]),
+		"role-client": fmt.Sprint(role["client"]), "refused-revoked": "1", "health-level": "green",
+	} {
+		if got := elementText(dom, id); got != want {
+			t.Errorf("rendered #%s = %q, want %q", id, got, want)
+		}
+	}
+	if n := len(regexp.MustCompile(`<svg class="chart"`).FindAllString(dom, -1)); n != 3 {
+		t.Errorf("rendered %d charts, want 3", n)
+	}
+	shot := filepath.Join(t.TempDir(), "status.png")
+	browse("--screenshot="+shot, "--window-size=1200,1000")
+	if fi, err := os.Stat(shot); err != nil || fi.Size() < 1000 {
+		t.Errorf("screenshot %s: %v", shot, err)
+	}
+
+	f.staleCRL(t)
+	dom = browse("--dump-dom")
+	if got := elementText(dom, "health-level"); got != "amber" || !strings.Contains(dom, "CRL is stale") {
+		t.Errorf("rendered health after a stale CRL: %q, want amber for the CRL", got)
+	}
+}
