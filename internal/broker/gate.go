@@ -17,6 +17,10 @@ import (
 // The limit follows Little's law: handshakes completed per second times
 // the time one may take (a quarter of the TLS timeout), between a floor and
 // a ceiling, so it fits the machine and the key size without tuning.
+// Measured at 10 000 nodes on 2 cores: a tenth of the timeout sheds so
+// much that refused nodes climb their back-off tables and recovery takes
+// 2.5 minutes; half of it varied from 45 s to 2.5 minutes; a quarter gave
+// 42-70 s.
 type gate struct {
 	fixed   int64 // > 0: a fixed limit from plugin.choria.network.handshake_limit
 	floor   int64
