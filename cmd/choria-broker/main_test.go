@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/choria-broker/choria-broker/internal/devenv"
+	"github.com/choria-broker/choria-broker/internal/testutil/devbroker"
 )
 
 // The test binary doubles as choria-broker, so tests drive the real
@@ -85,21 +86,11 @@ func TestRunUnknownFlag(t *testing.T) {
 	}
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // TestRunSignals runs the real command on a development config: SIGHUP
 // reloads, SIGTERM stops it cleanly with exit 0 and frees its ports.
 func TestRunSignals(t *testing.T) {
 	t.Parallel()
-	env, err := devenv.Prepare(t.TempDir(), devenv.Options{ClientPort: freePort(t), StatsPort: freePort(t)})
+	env, err := devenv.Prepare(t.TempDir(), devenv.Options{ClientPort: devbroker.FreePort(t), StatsPort: devbroker.FreePort(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +141,7 @@ func waitFor(t *testing.T, out *lockedBuffer, text string) {
 // `choria-broker lameduck`: it exits 0 after the lame duck duration.
 func TestLameDuckCommand(t *testing.T) {
 	t.Parallel()
-	env, err := devenv.Prepare(t.TempDir(), devenv.Options{ClientPort: freePort(t), StatsPort: freePort(t)})
+	env, err := devenv.Prepare(t.TempDir(), devenv.Options{ClientPort: devbroker.FreePort(t), StatsPort: devbroker.FreePort(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

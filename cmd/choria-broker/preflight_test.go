@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,23 +9,14 @@ import (
 	"testing"
 
 	"github.com/choria-broker/choria-broker/internal/devenv"
+	"github.com/choria-broker/choria-broker/internal/testutil/devbroker"
 )
-
-func freeLoopbackPort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 // preflight --json on a development config: one JSON document whose
 // failed field matches the exit code, and a sysctl file when asked.
 func TestPreflightJSON(t *testing.T) {
 	t.Parallel()
-	env, err := devenv.Prepare(t.TempDir(), devenv.Options{ClientPort: freeLoopbackPort(t), StatsPort: freeLoopbackPort(t)})
+	env, err := devenv.Prepare(t.TempDir(), devenv.Options{ClientPort: devbroker.FreePort(t), StatsPort: devbroker.FreePort(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/choria-broker/choria-broker/internal/testutil/devbroker"
 )
 
 // runCLI runs choria-broker with args in this process until ctx ends.
@@ -44,7 +46,7 @@ func TestThreeTerminalTour(t *testing.T) {
 		t.Skip("1 000 TLS connections")
 	}
 	dir := t.TempDir()
-	port, stats := freePort(t), freePort(t)
+	port, stats := devbroker.FreePort(t), devbroker.FreePort(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	var dones []chan error
 	defer func() {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -15,17 +14,8 @@ import (
 	"time"
 
 	"github.com/choria-broker/choria-broker/internal/testutil"
+	"github.com/choria-broker/choria-broker/internal/testutil/devbroker"
 )
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 // startProgram runs a program until the test ends, its output in a buffer
 // shown when the test fails.
@@ -72,7 +62,7 @@ scrape_configs:
 `, f.r.MonitorAddr().String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t)
+	port := devbroker.FreePort(t)
 	startProgram(t, prom, "--config.file="+conf, "--storage.tsdb.path="+filepath.Join(dir, "data"),
 		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", port))
 	api := fmt.Sprintf("http://127.0.0.1:%d/api/v1/query?query=", port)
