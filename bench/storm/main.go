@@ -41,6 +41,7 @@ type options struct {
 	chart       string
 	connectConc int
 	brokerKeys  []string
+	keep        bool
 }
 
 func main() {
@@ -58,6 +59,7 @@ func main() {
 	flag.StringVar(&o.chart, "chart", "", "write the storm chart (SVG) to this file")
 	flag.IntVar(&o.connectConc, "connect-concurrency", 100, "the fleet's first connections in flight")
 	flag.StringVar(&keys, "broker-keys", "rsa", "broker certificate keys to compare: rsa (the fleet's size), ec (ECDSA P-256), or rsa,ec")
+	flag.BoolVar(&o.keep, "keep", false, "keep the working directory (broker and fleet logs) and print where it is")
 	flag.Parse()
 	for _, s := range strings.Split(nodes, ",") {
 		if n, err := strconv.Atoi(strings.TrimSpace(s)); err == nil && n > 0 {
@@ -116,7 +118,11 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
+	if o.keep {
+		fmt.Fprintln(os.Stderr, "logs kept in", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
 	bin, err := harness.Build(dir, o.bin)
 	if err != nil {
 		return err
@@ -424,12 +430,14 @@ func measure(o options, dir, bin, stock string, p *benchPKI, s setup) *result {
 	r.rssPinged = broker.Usage().RSSKiB
 
 	for i := 0; i < o.storms; i++ {
+		stopAt := time.Now()
 		broker.Stop()
 		t0 := time.Now()
 		if broker, err = startBroker(i + 1); err != nil {
 			r.err = err
 			return r
 		}
+		fmt.Fprintf(os.Stderr, "   storm %d: stopping took %s, listening again after %s\n", i+1, t0.Sub(stopAt).Round(time.Millisecond), time.Since(t0).Round(time.Millisecond))
 		rec, back := awaitRecovery(bin, clientConf, fc, s.nodes, t0, o.bound)
 		if i == 0 {
 			r.timeline = fc.since(t0.Add(-2 * time.Second))

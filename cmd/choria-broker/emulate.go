@@ -118,5 +118,14 @@ func statusLine(s fleet.Stats) string {
 	if len(reasons) > 0 {
 		line += " dropped: " + strings.Join(reasons, " ")
 	}
+	line += fmt.Sprintf(" dials %d", s.Dials)
+	var failed []string
+	for c, n := range s.DialFailed {
+		failed = append(failed, fmt.Sprintf("%s=%d", c, n))
+	}
+	sort.Strings(failed)
+	if len(failed) > 0 {
+		line += " dial-failed: " + strings.Join(failed, " ")
+	}
 	return line
 }

@@ -6,9 +6,14 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"math/rand/v2"
+	"net"
 	"net/url"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -105,4 +110,61 @@ func ConnectedURL(nc *nats.Conn) string {
 	}
 	u.User = nil
 	return u.String()
+}
+
+// Causes of a failed connection attempt, as the emulator counts them: the
+// broker not listening, no answer within the timeout, or anything else
+// (out of sockets or ports on the fleet's side).
+const (
+	CauseRefused = "refused"
+	CauseTimeout = "timeout"
+	CauseOther   = "other"
+)
+
+var dialCauses = []string{CauseRefused, CauseTimeout, CauseOther}
+
+// dialCause classifies a failed dial.
+func dialCause(err error) string {
+	var ne net.Error
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return CauseRefused
+	case errors.As(err, &ne) && ne.Timeout():
+		return CauseTimeout
+	default:
+		return CauseOther
+	}
+}
+
+// nodeDialer dials one emulated node's connections. nats.go leaves the
+// socket of a failed reconnect attempt (a refused TLS handshake) to the
+// garbage collector; a real node holds one such socket, but 10 000 nodes
+// in one process run out of descriptors within seconds of a storm and
+// then fail to dial at all. A node has one connection at a time, so the
+// dialer closes the previous one when nats.go dials again.
+type nodeDialer struct {
+	d      net.Dialer
+	mu     sync.Mutex
+	last   net.Conn
+	dials  *atomic.Uint64
+	failed map[string]*atomic.Uint64
+}
+
+func (n *nodeDialer) Dial(network, address string) (net.Conn, error) {
+	n.mu.Lock()
+	if n.last != nil {
+		_ = n.last.Close()
+		n.last = nil
+	}
+	n.mu.Unlock()
+	n.dials.Add(1)
+	c, err := n.d.Dial(network, address)
+	if err != nil {
+		n.failed[dialCause(err)].Add(1)
+		return nil, err
+	}
+	n.mu.Lock()
+	n.last = c
+	n.mu.Unlock()
+	return c, nil
 }

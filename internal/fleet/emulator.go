@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -43,6 +44,11 @@ type Stats struct {
 	Reconnects, Received  uint64
 	Replied, PublishError uint64
 	Dropped               map[protocol.DropReason]uint64
+	// Dials counts connection attempts; DialFailed those that found no
+	// listener or timed out (the rest that did not connect failed later,
+	// in TLS or the NATS handshake).
+	Dials      uint64
+	DialFailed map[string]uint64
 }
 
 // Emulator runs many Choria servers in one process, each with its own
@@ -63,6 +69,8 @@ type Emulator struct {
 	replied    atomic.Uint64
 	pubErrors  atomic.Uint64
 	dropped    map[protocol.DropReason]*atomic.Uint64
+	dials      atomic.Uint64
+	dialFailed map[string]*atomic.Uint64
 }
 
 // NewEmulator checks the options and prepares the nodes; Run connects them.
@@ -94,6 +102,10 @@ func NewEmulator(o EmulatorOptions) (*Emulator, error) {
 	e := &Emulator{opts: o, subs: map[*nats.Subscription]*node{}, dropped: map[protocol.DropReason]*atomic.Uint64{}}
 	for _, r := range protocol.DropReasons {
 		e.dropped[r] = new(atomic.Uint64)
+	}
+	e.dialFailed = map[string]*atomic.Uint64{}
+	for _, c := range dialCauses {
+		e.dialFailed[c] = new(atomic.Uint64)
 	}
 	if !o.Insecure {
 		if o.Trust == nil {
@@ -171,6 +183,7 @@ func (e *Emulator) connect(ctx context.Context, n *node, kp *pki.KeyPair) error 
 			e.connected.Add(1)
 			e.reconnects.Add(1)
 		}),
+		nats.SetCustomDialer(&nodeDialer{d: net.Dialer{Timeout: ConnectTimeout}, dials: &e.dials, failed: e.dialFailed}),
 	)
 	nc, err := ConnectRetry(ctx, e.opts.Servers, opts)
 	if err != nil {
@@ -306,7 +319,12 @@ func (e *Emulator) Stats() Stats {
 	s := Stats{
 		Nodes: len(e.nodes), Connected: int(e.connected.Load()), Reconnects: e.reconnects.Load(),
 		Received: e.received.Load(), Replied: e.replied.Load(), PublishError: e.pubErrors.Load(),
-		Dropped: map[protocol.DropReason]uint64{},
+		Dropped: map[protocol.DropReason]uint64{}, Dials: e.dials.Load(), DialFailed: map[string]uint64{},
+	}
+	for c, n := range e.dialFailed {
+		if v := n.Load(); v > 0 {
+			s.DialFailed[c] = v
+		}
 	}
 	for r, c := range e.dropped {
 		if v := c.Load(); v > 0 {
