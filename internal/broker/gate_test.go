@@ -13,6 +13,7 @@ import (
 func TestGateFixedLimit(t *testing.T) {
 	t.Parallel()
 	g := newGate(2, time.Hour)
+	g.maxWait = 0 // refuse at once, no queue
 	now := time.Now()
 	r1, ok1 := g.enter(now)
 	_, ok2 := g.enter(now)
@@ -28,6 +29,61 @@ func TestGateFixedLimit(t *testing.T) {
 	s := g.stats()
 	if s.Admitted != 3 || s.Shed != 1 || s.Completed != 1 || s.InFlight != 2 {
 		t.Fatalf("stats %+v", s)
+	}
+}
+
+// TestGateQueues checks a ClientHello waits for a slot, oldest first, and
+// is refused at once when the queue could not be served in time or when
+// its wait runs out.
+func TestGateQueues(t *testing.T) {
+	t.Parallel()
+	g := newGate(1, 4*time.Second) // target and longest wait 1 s: a queue of 1
+	first, ok := g.enter(time.Now())
+	if !ok {
+		t.Fatal("first not admitted")
+	}
+	got := make(chan bool)
+	go func() {
+		r, ok := g.enter(time.Now())
+		if ok {
+			r(true)
+		}
+		got <- ok
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for g.stats().Waiting != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("second ClientHello never queued")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if _, ok := g.enter(time.Now()); ok {
+		t.Fatal("admitted beyond a full queue")
+	}
+	first(true)
+	select {
+	case ok := <-got:
+		if !ok {
+			t.Fatal("the waiting ClientHello was refused though a slot came free")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the waiting ClientHello was not woken")
+	}
+	s := g.stats()
+	if s.Admitted != 2 || s.Queued != 1 || s.Shed != 1 || s.InFlight != 0 || s.Waiting != 0 {
+		t.Fatalf("stats %+v", s)
+	}
+
+	// A wait that runs out is refused and leaves the queue.
+	g = newGate(1, 4*time.Second)
+	g.maxWait = 20 * time.Millisecond
+	hold, _ := g.enter(time.Now())
+	if _, ok := g.enter(time.Now()); ok {
+		t.Fatal("admitted while the only slot was held")
+	}
+	hold(true)
+	if s := g.stats(); s.Waiting != 0 || s.Shed != 1 || s.InFlight != 0 {
+		t.Fatalf("after a timed-out wait: %+v", s)
 	}
 }
 

@@ -36,7 +36,7 @@ type networkCollector struct {
 	varz map[string]*prometheus.Desc
 
 	byRole, refused, admitted, violations   *prometheus.Desc
-	handshakes, hsLimit, hsInFlight         *prometheus.Desc
+	handshakes, hsLimit, hsInFlight, hsWait *prometheus.Desc
 	certExpiry, crlNextUpdate               *prometheus.Desc
 	routesUp, routesExpected, slowConsumers *prometheus.Desc
 }
@@ -62,7 +62,8 @@ func newNetworkCollector(b *broker.Broker, identity string) *networkCollector {
 	c.refused = desc("choria_broker_refused_connections_total", "Client connections refused at admission, by reason", "reason")
 	c.admitted = desc("choria_broker_admitted_connections_total", "Client certificates admitted")
 	c.violations = desc("choria_broker_subject_violations_total", "Publishes and subscriptions refused by role, by kind", "kind")
-	c.handshakes = desc("choria_broker_tls_handshakes_total", "TLS handshakes through the admission gate, by result (admitted, shed, completed, timed_out)", "result")
+	c.handshakes = desc("choria_broker_tls_handshakes_total", "TLS handshakes through the admission gate, by result (admitted, of those queued after waiting for a slot, shed, completed, timed_out)", "result")
+	c.hsWait = desc("choria_broker_tls_handshakes_waiting", "ClientHellos waiting for a handshake slot")
 	c.hsLimit = desc("choria_broker_tls_handshake_limit", "Current limit of TLS handshakes in flight (0: admission off)")
 	c.hsInFlight = desc("choria_broker_tls_handshakes_in_flight", "TLS handshakes in flight")
 	c.certExpiry = desc("choria_broker_certificate_expiry_seconds", "Seconds until the broker's certificate expires (negative: expired)")
@@ -77,7 +78,7 @@ func (c *networkCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range c.varz {
 		ch <- d
 	}
-	for _, d := range []*prometheus.Desc{c.byRole, c.refused, c.admitted, c.violations, c.handshakes, c.hsLimit, c.hsInFlight, c.certExpiry, c.crlNextUpdate, c.routesUp, c.routesExpected, c.slowConsumers} {
+	for _, d := range []*prometheus.Desc{c.byRole, c.refused, c.admitted, c.violations, c.handshakes, c.hsLimit, c.hsInFlight, c.hsWait, c.certExpiry, c.crlNextUpdate, c.routesUp, c.routesExpected, c.slowConsumers} {
 		ch <- d
 	}
 }
@@ -107,10 +108,12 @@ func (c *networkCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	h := b.Handshakes()
 	counter(c.handshakes, h.Admitted, "admitted")
+	counter(c.handshakes, h.Queued, "queued")
 	counter(c.handshakes, h.Shed, "shed")
 	counter(c.handshakes, h.Completed, "completed")
 	counter(c.handshakes, h.TimedOut, "timed_out")
 	gauge(c.hsLimit, float64(h.Limit))
+	gauge(c.hsWait, float64(h.Waiting))
 	gauge(c.hsInFlight, float64(h.InFlight))
 	now := c.now()
 	ts := b.TrustStatus()
