@@ -41,6 +41,7 @@ type options struct {
 	chart       string
 	connectConc int
 	brokerKeys  []string
+	roles       []string
 	keep        bool
 }
 
@@ -59,6 +60,8 @@ func main() {
 	flag.StringVar(&o.chart, "chart", "", "write the storm chart (SVG) to this file")
 	flag.IntVar(&o.connectConc, "connect-concurrency", 100, "the fleet's first connections in flight")
 	flag.StringVar(&keys, "broker-keys", "rsa", "broker certificate keys to compare: rsa (the fleet's size), ec (ECDSA P-256), or rsa,ec")
+	var roles string
+	flag.StringVar(&roles, "roles", "on", "choria-broker's per-role permissions: on (the default), off (plugin.choria.network.roles = false, unrestricted as go-choria's x509 brokers), or on,off")
 	flag.BoolVar(&o.keep, "keep", false, "keep the working directory (broker and fleet logs) and print where it is")
 	flag.Parse()
 	for _, s := range strings.Split(nodes, ",") {
@@ -68,6 +71,7 @@ func main() {
 	}
 	o.brokers = strings.Split(brokers, ",")
 	o.brokerKeys = strings.Split(keys, ",")
+	o.roles = strings.Split(roles, ",")
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/storm:", err)
 		os.Exit(1)
@@ -80,13 +84,18 @@ type setup struct {
 	nodes     int
 	rsaBits   int
 	brokerKey string // "rsa" (the fleet's size) or "ec" (P-256)
+	noRoles   bool   // choria-broker with plugin.choria.network.roles = false
 }
 
 func (s setup) name() string {
+	n := s.broker
 	if s.brokerKey == "ec" {
-		return s.broker + " (ECDSA broker key)"
+		n += " (ECDSA broker key)"
 	}
-	return s.broker
+	if s.noRoles {
+		n += " (roles off)"
+	}
+	return n
 }
 
 type result struct {
@@ -135,7 +144,12 @@ func run(o options) error {
 	add := func(n, bits int) {
 		for _, k := range o.brokerKeys {
 			for _, b := range o.brokers {
-				setups = append(setups, setup{broker: b, nodes: n, rsaBits: bits, brokerKey: k})
+				for _, r := range o.roles {
+					if b == "nats-server" && r != o.roles[0] {
+						continue // roles are ours; one stock row
+					}
+					setups = append(setups, setup{broker: b, nodes: n, rsaBits: bits, brokerKey: k, noRoles: b != "nats-server" && r == "off"})
+				}
 			}
 		}
 	}
@@ -264,7 +278,8 @@ func issueBroker(ca *pki.CA, keyType string, bits int, certPath, keyPath string)
 }
 
 // configs writes the broker's, the fleet's and the client's configuration.
-func (p *benchPKI) configs(dir, broker, brokerKey string, port int) (brokerConf, serverConf, clientConf string, err error) {
+func (p *benchPKI) configs(dir string, s setup, port int) (brokerConf, serverConf, clientConf string, err error) {
+	broker, brokerKey := s.broker, s.brokerKey
 	url := fmt.Sprintf("nats://127.0.0.1:%d", port)
 	cert, key := p.brokerCert, p.brokerKey
 	if brokerKey == "ec" {
@@ -299,7 +314,8 @@ plugin.security.file.certificate = %s
 plugin.security.file.key = %s
 plugin.security.file.ca = %s
 plugin.security.file.crl = %s
-`, port, cert, key, p.ca, p.crl)), 0o644)
+plugin.choria.network.roles = %v
+`, port, cert, key, p.ca, p.crl, !s.noRoles)), 0o644)
 	}
 	if err != nil {
 		return
@@ -356,7 +372,7 @@ func (f *fleetCount) since(t0 time.Time) []point {
 
 func measure(o options, dir, bin, stock string, p *benchPKI, s setup) *result {
 	r := &result{setup: s}
-	work := filepath.Join(dir, fmt.Sprintf("%s-%s-%d-%d", s.broker, s.brokerKey, s.nodes, s.rsaBits))
+	work := filepath.Join(dir, fmt.Sprintf("%s-%s-%d-%d-roles-%v", s.broker, s.brokerKey, s.nodes, s.rsaBits, !s.noRoles))
 	if r.err = os.MkdirAll(work, 0o755); r.err != nil {
 		return r
 	}
@@ -365,7 +381,7 @@ func measure(o options, dir, bin, stock string, p *benchPKI, s setup) *result {
 		r.err = err
 		return r
 	}
-	brokerConf, serverConf, clientConf, err := p.configs(work, s.broker, s.brokerKey, port)
+	brokerConf, serverConf, clientConf, err := p.configs(work, s, port)
 	if err != nil {
 		r.err = err
 		return r

@@ -76,11 +76,13 @@ ssldir (every node certificate there, shared round robin) or the file provider.`
 }
 
 // report prints connection progress each second until every node is
-// connected, then a live count whenever it changes.
+// connected (noticed within 100 ms, so connect times are exact enough to
+// compare), then a live count whenever it changes, at most once a second.
 func report(ctx context.Context, out io.Writer, e *fleet.Emulator) {
-	t := time.NewTicker(time.Second)
+	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
 	start := time.Now()
+	lastPrint := start
 	last := ""
 	allIn := false
 	for {
@@ -91,16 +93,22 @@ func report(ctx context.Context, out io.Writer, e *fleet.Emulator) {
 		}
 		s := e.Stats()
 		if !allIn {
-			fmt.Fprintf(out, "connecting: %d/%d after %s\n", s.Connected, s.Nodes, time.Since(start).Round(time.Second))
 			if s.Connected == s.Nodes {
 				allIn = true
 				fmt.Fprintf(out, "all %d nodes connected in %s\n", s.Nodes, time.Since(start).Round(10*time.Millisecond))
+				lastPrint = time.Now()
+			} else if time.Since(lastPrint) >= time.Second {
+				fmt.Fprintf(out, "connecting: %d/%d after %s\n", s.Connected, s.Nodes, time.Since(start).Round(time.Second))
+				lastPrint = time.Now()
 			}
+			continue
+		}
+		if time.Since(lastPrint) < time.Second {
 			continue
 		}
 		if line := statusLine(s); line != last {
 			fmt.Fprintln(out, line)
-			last = line
+			last, lastPrint = line, time.Now()
 		}
 	}
 }
