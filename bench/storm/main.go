@@ -542,6 +542,9 @@ func markdown(o options, results []*result) string {
 		if med == time.Duration(math.MaxInt64) {
 			medText = fmt.Sprintf("> %s", o.bound)
 		}
+		if len(ok) == 0 {
+			medText = "–" // --storms 0
+		}
 		fmt.Fprintf(&b, "| %s | %d | RSA %d | %s / %s / %s | %s | %s | %s | %s | %d | %s | %s | %d |\n",
 			r.name(), r.nodes, r.rsaBits, mib(r.rssStart), mib(r.rssConnected), mib(r.rssPinged),
 			r.connect.Round(100*time.Millisecond), r.connectCPU.Round(100*time.Millisecond),
