@@ -113,27 +113,27 @@ func report(ctx context.Context, out io.Writer, e *fleet.Emulator) {
 	}
 }
 
+// counts formats counters by name as "a=1 b=2", sorted.
+func counts[K ~string](m map[K]uint64) string {
+	var out []string
+	for k, n := range m {
+		out = append(out, fmt.Sprintf("%s=%d", k, n))
+	}
+	sort.Strings(out)
+	return strings.Join(out, " ")
+}
+
 func statusLine(s fleet.Stats) string {
 	line := fmt.Sprintf("connected %d/%d reconnects %d received %d replied %d", s.Connected, s.Nodes, s.Reconnects, s.Received, s.Replied)
 	if s.PublishError > 0 {
 		line += fmt.Sprintf(" publish-errors %d", s.PublishError)
 	}
-	var reasons []string
-	for r, n := range s.Dropped {
-		reasons = append(reasons, fmt.Sprintf("%s=%d", r, n))
-	}
-	sort.Strings(reasons)
-	if len(reasons) > 0 {
-		line += " dropped: " + strings.Join(reasons, " ")
+	if d := counts(s.Dropped); d != "" {
+		line += " dropped: " + d
 	}
 	line += fmt.Sprintf(" dials %d", s.Dials)
-	var failed []string
-	for c, n := range s.DialFailed {
-		failed = append(failed, fmt.Sprintf("%s=%d", c, n))
-	}
-	sort.Strings(failed)
-	if len(failed) > 0 {
-		line += " dial-failed: " + strings.Join(failed, " ")
+	if f := counts(s.DialFailed); f != "" {
+		line += " dial-failed: " + f
 	}
 	return line
 }
