@@ -150,14 +150,20 @@ func startBroker(t testing.TB, cfg *config.Config) (*Broker, *syncBuffer) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- b.Run(ctx) }()
+	// done closes when Run returns, so both the start and the cleanup can
+	// see it; runErr is set before.
+	done := make(chan struct{})
+	var runErr error
+	go func() {
+		defer close(done)
+		runErr = b.Run(ctx)
+	}()
 	t.Cleanup(func() {
 		cancel()
 		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("broker stopped with: %v", err)
+		case <-done:
+			if runErr != nil && isClosed(b.Ready()) { // a failed start was reported already
+				t.Errorf("broker stopped with: %v", runErr)
 			}
 		case <-time.After(15 * time.Second):
 			t.Errorf("broker did not stop within 15s")
@@ -165,8 +171,8 @@ func startBroker(t testing.TB, cfg *config.Config) (*Broker, *syncBuffer) {
 	})
 	select {
 	case <-b.Ready():
-	case err := <-done:
-		t.Fatalf("broker did not start: %v\n%s", err, logs)
+	case <-done:
+		t.Fatalf("broker did not start: %v\n%s", runErr, logs)
 	case <-time.After(15 * time.Second):
 		t.Fatalf("broker not ready within 15s\n%s", logs)
 	}
@@ -247,4 +253,14 @@ func attr(key, value string) string {
 		},
 	})).Info("", key, value)
 	return strings.TrimSpace(b.String())
+}
+
+// isClosed reports whether ch is closed.
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
 }

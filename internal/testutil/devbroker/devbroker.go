@@ -17,6 +17,7 @@ import (
 	"github.com/choria-broker/choria-broker/internal/config"
 	"github.com/choria-broker/choria-broker/internal/devenv"
 	"github.com/choria-broker/choria-broker/internal/pki"
+	"github.com/choria-broker/choria-broker/internal/testutil"
 )
 
 // Broker is a running development broker.
@@ -117,16 +118,8 @@ func TLS(t testing.TB, env *devenv.Env, name string) *tls.Config {
 	return &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{*KeyPair(t, env, name).TLS()}, MinVersion: tls.VersionTLS12}
 }
 
-// FreePort asks the kernel for a free loopback port.
-func FreePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+// FreePort is a free loopback port (testutil.FreePort).
+func FreePort(t testing.TB) int { return testutil.FreePort(t) }
 
 // ClusterConfigs are the configurations of an n-member loopback cluster on
 // env's CA: each member has its own certificate (broker<i>.example.net,
