@@ -72,6 +72,12 @@ func main() {
 	o.brokers = strings.Split(brokers, ",")
 	o.brokerKeys = strings.Split(keys, ",")
 	o.roles = strings.Split(roles, ",")
+	for _, r := range o.roles {
+		if r != "on" && r != "off" {
+			fmt.Fprintf(os.Stderr, "bench/storm: --roles %q: each value must be on or off, e.g. --roles on,off\n", roles)
+			os.Exit(2)
+		}
+	}
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/storm:", err)
 		os.Exit(1)
