@@ -15,7 +15,6 @@ import (
 	"github.com/choria-broker/choria-broker/internal/config"
 	"github.com/choria-broker/choria-broker/internal/pki"
 	"github.com/choria-broker/choria-broker/internal/testutil"
-	"github.com/choria-broker/choria-broker/internal/testutil/devbroker"
 )
 
 const (
@@ -206,7 +205,7 @@ func debInstall(t *testing.T, deb string) {
 		}
 	}
 	run(t, "chown", "-R", "choria:choria", ssl)
-	port := devbroker.FreePort(t)
+	port := testutil.FreePort(t)
 	conf := fmt.Sprintf("identity = %s\nplugin.choria.broker_network = true\nplugin.choria.network.listen_address = 127.0.0.1\n"+
 		"plugin.choria.network.client_port = %d\nplugin.choria.stats_port = 0\nplugin.choria.use_srv = false\n"+
 		"plugin.choria.ssldir = %s\nlogfile = /var/log/choria/broker.log\n"+

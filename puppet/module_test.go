@@ -16,7 +16,6 @@ import (
 	"github.com/choria-broker/choria-broker/internal/config"
 	"github.com/choria-broker/choria-broker/internal/devenv"
 	"github.com/choria-broker/choria-broker/internal/testutil"
-	"github.com/choria-broker/choria-broker/internal/testutil/devbroker"
 )
 
 func TestMain(m *testing.M) { disttest.Main(m) }
@@ -158,7 +157,7 @@ func TestSeedManifests(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			s := &scratch{dir: t.TempDir(), manifest: c.manifest, certname: c.certname, env: env,
-				clientPort: devbroker.FreePort(t), clusterPort: devbroker.FreePort(t), monitorPort: devbroker.FreePort(t)}
+				clientPort: testutil.FreePort(t), clusterPort: testutil.FreePort(t), monitorPort: testutil.FreePort(t)}
 			s.root = filepath.Join(s.dir, "root")
 			s.hiera(t, c.provider)
 			if code, out := s.apply(t, puppet, modules); code != 2 {

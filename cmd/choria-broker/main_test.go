@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/choria-broker/choria-broker/internal/devenv"
-	"github.com/choria-broker/choria-broker/internal/testutil/devbroker"
+	"github.com/choria-broker/choria-broker/internal/testutil"
 )
 
 // The test binary doubles as choria-broker, so tests drive the real
@@ -90,7 +90,7 @@ func TestRunUnknownFlag(t *testing.T) {
 // reloads, SIGTERM stops it cleanly with exit 0 and frees its ports.
 func TestRunSignals(t *testing.T) {
 	t.Parallel()
-	env, err := devenv.Prepare(t.TempDir(), devenv.Options{ClientPort: devbroker.FreePort(t), StatsPort: devbroker.FreePort(t)})
+	env, err := devenv.Prepare(t.TempDir(), devenv.Options{ClientPort: testutil.FreePort(t), StatsPort: testutil.FreePort(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +141,7 @@ func waitFor(t *testing.T, out *lockedBuffer, text string) {
 // `choria-broker lameduck`: it exits 0 after the lame duck duration.
 func TestLameDuckCommand(t *testing.T) {
 	t.Parallel()
-	env, err := devenv.Prepare(t.TempDir(), devenv.Options{ClientPort: devbroker.FreePort(t), StatsPort: devbroker.FreePort(t)})
+	env, err := devenv.Prepare(t.TempDir(), devenv.Options{ClientPort: testutil.FreePort(t), StatsPort: testutil.FreePort(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,14 +9,14 @@ import (
 	"testing"
 
 	"github.com/choria-broker/choria-broker/internal/devenv"
-	"github.com/choria-broker/choria-broker/internal/testutil/devbroker"
+	"github.com/choria-broker/choria-broker/internal/testutil"
 )
 
 // preflight --json on a development config: one JSON document whose
 // failed field matches the exit code, and a sysctl file when asked.
 func TestPreflightJSON(t *testing.T) {
 	t.Parallel()
-	env, err := devenv.Prepare(t.TempDir(), devenv.Options{ClientPort: devbroker.FreePort(t), StatsPort: devbroker.FreePort(t)})
+	env, err := devenv.Prepare(t.TempDir(), devenv.Options{ClientPort: testutil.FreePort(t), StatsPort: testutil.FreePort(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

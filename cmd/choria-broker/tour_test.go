@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/choria-broker/choria-broker/internal/testutil/devbroker"
+	"github.com/choria-broker/choria-broker/internal/testutil"
 )
 
 // runCLI runs choria-broker with args in this process until ctx ends.
@@ -46,7 +46,7 @@ func TestThreeTerminalTour(t *testing.T) {
 		t.Skip("1 000 TLS connections")
 	}
 	dir := t.TempDir()
-	port, stats := devbroker.FreePort(t), devbroker.FreePort(t)
+	port, stats := testutil.FreePort(t), testutil.FreePort(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	var dones []chan error
 	defer func() {

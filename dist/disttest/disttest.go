@@ -21,6 +21,7 @@ import (
 
 	"github.com/choria-broker/choria-broker/internal/devenv"
 	"github.com/choria-broker/choria-broker/internal/pki"
+	"github.com/choria-broker/choria-broker/internal/testutil"
 	"github.com/choria-broker/choria-broker/internal/testutil/devbroker"
 )
 
@@ -93,7 +94,7 @@ func Binary(t testing.TB) string {
 // DevEnv makes a development CA, ssldir and broker.conf in dir.
 func DevEnv(t testing.TB, dir string) *devenv.Env {
 	t.Helper()
-	env, err := devenv.Prepare(dir, devenv.Options{ClientPort: devbroker.FreePort(t), StatsPort: devbroker.FreePort(t)})
+	env, err := devenv.Prepare(dir, devenv.Options{ClientPort: testutil.FreePort(t), StatsPort: testutil.FreePort(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,8 +14,6 @@ import (
 	"github.com/choria-broker/choria-broker/internal/testutil"
 )
 
-func freePort(t testing.TB) int { return testutil.FreePort(t) }
-
 // member is the config of cluster member i: its own certificate, client
 // and cluster ports, and the peers list every member shares.
 func (p *testPKI) member(t testing.TB, i int, peers []string, peerPort int) *config.Config {
@@ -40,7 +38,7 @@ func startCluster(t *testing.T, p *testPKI, n int) ([]*Broker, []*syncBuffer) {
 	ports := make([]int, n)
 	var peers []string
 	for i := range ports {
-		ports[i] = freePort(t)
+		ports[i] = testutil.FreePort(t)
 		peers = append(peers, fmt.Sprintf("127.0.0.1:%d", ports[i]))
 	}
 	var bs []*Broker
@@ -150,10 +148,10 @@ func TestClusterRefusesBadPeers(t *testing.T) {
 	fp.writeCRL(t)
 	foreignCfg := fp.config()
 	foreignCfg.Identity = "broker9.example.net"
-	foreignCfg.Network.Peers, foreignCfg.Network.PeerPort = target, freePort(t)
+	foreignCfg.Network.Peers, foreignCfg.Network.PeerPort = target, testutil.FreePort(t)
 	foreignCfg.Network.PeerUser, foreignCfg.Network.PeerPassword = "routes", "Vrph54FBcIvdM"
 
-	revokedCfg := p.member(t, 7, target, freePort(t))
+	revokedCfg := p.member(t, 7, target, testutil.FreePort(t))
 	rkp, err := pki.ReadCertificates(revokedCfg.Security.FileCertificate)
 	if err != nil {
 		t.Fatal(err)
@@ -162,7 +160,7 @@ func TestClusterRefusesBadPeers(t *testing.T) {
 	p.writeCRL(t)
 	time.Sleep(1500 * time.Millisecond) // the CRL watcher's poll
 
-	wrongPassword := p.member(t, 8, target, freePort(t))
+	wrongPassword := p.member(t, 8, target, testutil.FreePort(t))
 	wrongPassword.Network.PeerPassword = "wrong"
 
 	cases := []struct {
@@ -204,15 +202,15 @@ func TestClusterRefusesBadPeers(t *testing.T) {
 func TestClusterSaysWhy(t *testing.T) {
 	t.Parallel()
 	p := newTestPKI(t)
-	port := freePort(t)
+	port := testutil.FreePort(t)
 	alone := p.member(t, 1, []string{fmt.Sprintf("127.0.0.1:%d", port), fmt.Sprintf("broker1.example.net:%d", port)}, port)
 	b, logs := startBroker(t, alone)
 	if b.ClusterAddr() != nil || len(logs.lines("names only this broker")) != 1 {
 		t.Fatalf("a peers list of only itself: cluster %v\n%s", b.ClusterAddr(), logs)
 	}
 
-	down := freePort(t)
-	port = freePort(t)
+	down := testutil.FreePort(t)
+	port = testutil.FreePort(t)
 	// Only loopback here: a name that does not resolve would ask a DNS server.
 	missing := p.member(t, 2, []string{fmt.Sprintf("127.0.0.1:%d", port), fmt.Sprintf("127.0.0.1:%d", down)}, port)
 	_, logs = startBroker(t, missing)

@@ -23,8 +23,8 @@ func TestClusterWithStockNATS(t *testing.T) {
 	t.Parallel()
 	natsServer := testutil.RequireProgram(t, "nats-server")
 	p := newTestPKI(t)
-	ours := []int{freePort(t), freePort(t)}
-	stockRoute, stockClient := freePort(t), freePort(t)
+	ours := []int{testutil.FreePort(t), testutil.FreePort(t)}
+	stockRoute, stockClient := testutil.FreePort(t), testutil.FreePort(t)
 	peers := []string{fmt.Sprintf("127.0.0.1:%d", ours[0]), fmt.Sprintf("127.0.0.1:%d", ours[1]), fmt.Sprintf("127.0.0.1:%d", stockRoute)}
 
 	stockKP := p.issue(t, pki.IssueOptions{Name: "stock.example.net", DNSNames: []string{"localhost"}, IPs: []net.IP{net.ParseIP("127.0.0.1")}, KeyType: "rsa"})

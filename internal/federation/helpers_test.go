@@ -19,6 +19,7 @@ import (
 	"github.com/choria-broker/choria-broker/internal/devenv"
 	"github.com/choria-broker/choria-broker/internal/fleet"
 	"github.com/choria-broker/choria-broker/internal/pki"
+	"github.com/choria-broker/choria-broker/internal/testutil"
 	"github.com/choria-broker/choria-broker/internal/testutil/devbroker"
 )
 
@@ -49,7 +50,7 @@ func newWorld(t *testing.T, members ...string) *world {
 				t.Fatal(err)
 			}
 		}
-		env, err := devenv.Prepare(dir, devenv.Options{ClientPort: devbroker.FreePort(t)})
+		env, err := devenv.Prepare(dir, devenv.Options{ClientPort: testutil.FreePort(t)})
 		if err != nil {
 			t.Fatal(err)
 		}

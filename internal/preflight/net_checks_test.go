@@ -11,6 +11,7 @@ import (
 
 	"github.com/choria-broker/choria-broker/internal/config"
 	"github.com/choria-broker/choria-broker/internal/pki"
+	"github.com/choria-broker/choria-broker/internal/testutil"
 	"github.com/choria-broker/choria-broker/internal/testutil/devbroker"
 )
 
@@ -25,7 +26,7 @@ func realEnv(cfg *config.Config, dns Resolver) *Env {
 
 func TestPortsFree(t *testing.T) {
 	t.Parallel()
-	rs := run(t, ports{}, realEnv(loopback(t, devbroker.FreePort(t), devbroker.FreePort(t)), noDNS{}))
+	rs := run(t, ports{}, realEnv(loopback(t, testutil.FreePort(t), testutil.FreePort(t)), noDNS{}))
 	if len(rs) != 2 {
 		t.Fatalf("want client and monitoring: %+v", rs)
 	}
@@ -84,7 +85,7 @@ func TestPortsHeldByThisBroker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.StatsPort = devbroker.FreePort(t)
+	cfg.StatsPort = testutil.FreePort(t)
 	devbroker.StartConfig(t, env, cfg)
 	rs := run(t, ports{}, realEnv(cfg, noDNS{}))
 	expect(t, item(t, rs, fmt.Sprintf("client %d", cfg.Network.ClientPort)), Pass, "held by this broker (it answers as "+cfg.Identity)

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/choria-broker/choria-broker/internal/config"
-	"github.com/choria-broker/choria-broker/internal/testutil/devbroker"
+	"github.com/choria-broker/choria-broker/internal/testutil"
 )
 
 // The whole registry on the low fixture host: every check reports, the
@@ -18,7 +18,7 @@ import (
 func TestReportLowHost(t *testing.T) {
 	t.Parallel()
 	s := newSSL(t, sslOptions{})
-	env := s.env(t, "plugin.choria.network.listen_address = 127.0.0.1", fmt.Sprintf("plugin.choria.network.client_port = %d", devbroker.FreePort(t)), "plugin.choria.stats_port = 0")
+	env := s.env(t, "plugin.choria.network.listen_address = 127.0.0.1", fmt.Sprintf("plugin.choria.network.client_port = %d", testutil.FreePort(t)), "plugin.choria.stats_port = 0")
 	env.Sys = Host{Root: "testdata/hosts/low", Resolver: noDNS{}}
 	rep := Default().Run(context.Background(), env)
 
@@ -79,7 +79,7 @@ func TestReportLowHost(t *testing.T) {
 
 func TestSysctlFileNothingToDo(t *testing.T) {
 	t.Parallel()
-	cfg := parse(t, fmt.Sprintf("identity = b.example.net\nplugin.choria.use_srv = false\nplugin.choria.network.listen_address = 127.0.0.1\nplugin.choria.network.client_port = %d\nplugin.choria.stats_port = 0\n", devbroker.FreePort(t)))
+	cfg := parse(t, fmt.Sprintf("identity = b.example.net\nplugin.choria.use_srv = false\nplugin.choria.network.listen_address = 127.0.0.1\nplugin.choria.network.client_port = %d\nplugin.choria.stats_port = 0\n", testutil.FreePort(t)))
 	rep := Default().Run(context.Background(), hostEnv(t, "tuned", cfg))
 	if file := string(rep.SysctlFile(time.Now())); !strings.Contains(file, "Nothing to change") {
 		t.Errorf("tuned host:\n%s", file)

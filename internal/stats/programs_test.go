@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/choria-broker/choria-broker/internal/testutil"
-	"github.com/choria-broker/choria-broker/internal/testutil/devbroker"
 )
 
 // startProgram runs a program until the test ends, its output in a buffer
@@ -62,7 +61,7 @@ scrape_configs:
 `, f.r.MonitorAddr().String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	port := devbroker.FreePort(t)
+	port := testutil.FreePort(t)
 	startProgram(t, prom, "--config.file="+conf, "--storage.tsdb.path="+filepath.Join(dir, "data"),
 		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", port))
 	api := fmt.Sprintf("http://127.0.0.1:%d/api/v1/query?query=", port)

@@ -33,7 +33,7 @@ type Broker struct {
 // free client port, without starting anything.
 func Prepare(t testing.TB) *devenv.Env {
 	t.Helper()
-	env, err := devenv.Prepare(t.TempDir(), devenv.Options{ClientPort: FreePort(t)})
+	env, err := devenv.Prepare(t.TempDir(), devenv.Options{ClientPort: testutil.FreePort(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,9 +118,6 @@ func TLS(t testing.TB, env *devenv.Env, name string) *tls.Config {
 	return &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{*KeyPair(t, env, name).TLS()}, MinVersion: tls.VersionTLS12}
 }
 
-// FreePort is a free loopback port (testutil.FreePort).
-func FreePort(t testing.TB) int { return testutil.FreePort(t) }
-
 // ClusterConfigs are the configurations of an n-member loopback cluster on
 // env's CA: each member has its own certificate (broker<i>.example.net,
 // with localhost and 127.0.0.1), client and cluster ports, and the same
@@ -134,7 +131,7 @@ func ClusterConfigs(t testing.TB, env *devenv.Env, n int) []*config.Config {
 	peerPorts := make([]int, n)
 	var peers []string
 	for i := range peerPorts {
-		peerPorts[i] = FreePort(t)
+		peerPorts[i] = testutil.FreePort(t)
 		peers = append(peers, fmt.Sprintf("127.0.0.1:%d", peerPorts[i]))
 	}
 	dir := t.TempDir()
@@ -158,7 +155,7 @@ func ClusterConfigs(t testing.TB, env *devenv.Env, n int) []*config.Config {
 		cfg.Security.Provider = "file"
 		cfg.Security.FileCertificate, cfg.Security.FileKey = certFile, keyFile
 		cfg.Security.FileCA, cfg.Security.FileCRL = env.PKI.CAFile(), env.PKI.CRLFile()
-		cfg.Network.ClientPort = FreePort(t)
+		cfg.Network.ClientPort = testutil.FreePort(t)
 		cfg.Network.PublicURL = fmt.Sprintf("127.0.0.1:%d", cfg.Network.ClientPort)
 		cfg.Network.Peers = peers
 		cfg.Network.PeerPort = peerPorts[i]
