@@ -6,12 +6,10 @@
 package main
 
 import (
-	"encoding/json"
 	"flag"
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -124,18 +122,9 @@ func measure(dir, bin string, env *devenv.Env, n, nodes, pings int) (*result, er
 	r.connect = time.Since(begin)
 	r.expected = nodes
 	for i := 0; i < pings; i++ {
-		cmd := exec.Command(bin, "ping", "--dev", "--dev-dir", env.Dir, "--server", clientURLs[0], "--expect", strconv.Itoa(nodes), "--timeout", "30s", "--json")
-		data, err := cmd.Output()
-		if err != nil && len(data) == 0 {
-			return nil, fmt.Errorf("ping: %w", err)
-		}
-		var p struct {
-			Count int           `json:"count"`
-			P50   time.Duration `json:"p50_ns"`
-			P99   time.Duration `json:"p99_ns"`
-		}
-		if err := json.Unmarshal(data, &p); err != nil {
-			return nil, fmt.Errorf("ping output: %w", err)
+		p, err := harness.Ping(bin, "--dev", "--dev-dir", env.Dir, "--server", clientURLs[0], "--expect", strconv.Itoa(nodes), "--timeout", "30s")
+		if err != nil {
+			return nil, err
 		}
 		r.p50, r.p99 = append(r.p50, p.P50), append(r.p99, p.P99)
 		r.replies = min(r.replies, p.Count)
@@ -163,12 +152,8 @@ func writeConfigs(dir string, env *devenv.Env, n int) (confs, urls []string, err
 		if err != nil {
 			return nil, nil, err
 		}
-		key, _ := pki.KeyPEM(kp.Key)
 		certFile, keyFile := filepath.Join(dir, name+".pem"), filepath.Join(dir, name+".key")
-		if err := pki.WriteFile(certFile, pki.CertsPEM(kp.Chain...), 0o644); err != nil {
-			return nil, nil, err
-		}
-		if err := pki.WriteFile(keyFile, key, 0o600); err != nil {
+		if err := kp.Save(certFile, keyFile); err != nil {
 			return nil, nil, err
 		}
 		port := freePort()

@@ -9,21 +9,15 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -31,6 +25,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/choria-broker/choria-broker/bench/internal/harness"
 	"github.com/choria-broker/choria-broker/internal/config"
 	"github.com/choria-broker/choria-broker/internal/devenv"
 	"github.com/choria-broker/choria-broker/internal/federation"
@@ -109,17 +104,16 @@ func federationBroker(path string) error {
 }
 
 type proc struct {
+	*harness.Proc
 	name string
-	cmd  *exec.Cmd
-	out  *bufio.Reader
 	log  string
-	cpu0 float64
+	cpu0 time.Duration
 }
 
 type result struct {
 	name                string
 	procs               []*proc
-	cpuPerPing          []float64 // seconds, per process, discovery pings only
+	cpuPerPing          []time.Duration // per process, discovery pings only
 	p50, p99, elapsed   []time.Duration
 	replies, expected   int
 	rpcElapsed          []time.Duration
@@ -137,24 +131,23 @@ func run(nodes, pings, rpc int, bin string) error {
 	} else {
 		fmt.Fprintln(os.Stderr, "keeping", dir)
 	}
-	if bin == "" {
-		bin = filepath.Join(dir, "choria-broker")
-		build := exec.Command("go", "build", "-o", bin, "./cmd/choria-broker")
-		build.Stdout, build.Stderr = os.Stderr, os.Stderr
-		if err := build.Run(); err != nil {
-			return fmt.Errorf("build: %w", err)
-		}
+	if bin, err = harness.Build(dir, bin); err != nil {
+		return err
 	}
 	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
-	env, err := devenv.Prepare(filepath.Join(dir, "dev"), devenv.Options{ClientPort: freePort()})
+	port, err := harness.FreePort()
+	if err != nil {
+		return err
+	}
+	env, err := devenv.Prepare(filepath.Join(dir, "dev"), devenv.Options{ClientPort: port})
 	if err != nil {
 		return err
 	}
 	fmt.Printf("# Federated against direct ping, 2 × %d emulated nodes, %d pings each\n\n", nodes, pings)
-	fmt.Printf("Machine: %d cores shared by every broker, the fleet and the ping client; loopback only.\n", numCPU())
+	fmt.Printf("Machine: %d cores shared by every broker, the fleet and the ping client; loopback only.\n", harness.Cores())
 	fmt.Printf("Command: go run ./bench/federation --nodes %d --pings %d --rpc %d\n\n", nodes, pings, rpc)
 	var results []*result
 	for _, federated := range []bool{false, true} {
@@ -168,14 +161,14 @@ func run(nodes, pings, rpc int, bin string) error {
 	fmt.Println("|---|---:|---:|---:|---:|---|---:|---|")
 	for _, r := range results {
 		var each []string
-		var total float64
+		var total time.Duration
 		for i, c := range r.cpuPerPing {
-			each = append(each, fmt.Sprintf("%s %.0f", r.procs[i].name, c*1000))
+			each = append(each, fmt.Sprintf("%s %d", r.procs[i].name, c.Round(time.Millisecond).Milliseconds()))
 			total += c
 		}
-		fmt.Printf("| %s | %d/%d | %s | %s | %s | %s | %.0f | %d/%d, %s |\n", r.name, r.replies, r.expected,
-			median(r.p50).Round(time.Millisecond), median(r.p99).Round(time.Millisecond), median(r.elapsed).Round(time.Millisecond),
-			strings.Join(each, ", "), total*1000, r.rpcReplies, r.rpcWant, median(r.rpcElapsed).Round(time.Millisecond))
+		fmt.Printf("| %s | %d/%d | %s | %s | %s | %s | %d | %d/%d, %s |\n", r.name, r.replies, r.expected,
+			harness.Median(r.p50).Round(time.Millisecond), harness.Median(r.p99).Round(time.Millisecond), harness.Median(r.elapsed).Round(time.Millisecond),
+			strings.Join(each, ", "), total.Round(time.Millisecond).Milliseconds(), r.rpcReplies, r.rpcWant, harness.Median(r.rpcElapsed).Round(time.Millisecond))
 	}
 	for _, r := range results {
 		for _, c := range r.counters {
@@ -189,22 +182,20 @@ func run(nodes, pings, rpc int, bin string) error {
 // measure starts the brokers of a setup, two fleets and the pings, and
 // stops them all.
 func measure(dir, bin, self string, env *devenv.Env, federated bool, nodes, pings, rpc int) (*result, error) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	r := &result{name: "direct (1 broker)", expected: 2 * nodes, rpcWant: 2 * nodes}
 	var all []*proc
 	defer func() {
 		for _, p := range all {
-			stop(p.cmd)
+			p.Stop()
 		}
 	}()
 	startProc := func(name string, exe string, args ...string) (*proc, error) {
 		logFile := filepath.Join(dir, strings.ReplaceAll(r.name+"-"+name, " ", "_")+".log")
-		cmd, out, err := start(ctx, exe, logFile, args...)
+		hp, err := harness.Start(logFile, exe, args...)
 		if err != nil {
 			return nil, err
 		}
-		p := &proc{name: name, cmd: cmd, out: out, log: logFile}
+		p := &proc{Proc: hp, name: name, log: logFile}
 		all = append(all, p)
 		return p, nil
 	}
@@ -218,7 +209,7 @@ func measure(dir, bin, self string, env *devenv.Env, federated bool, nodes, ping
 			return "", err
 		}
 		r.procs = append(r.procs, p)
-		return url, waitPort(strings.TrimPrefix(url, "nats://"), 30*time.Second)
+		return url, harness.WaitPort(strings.TrimPrefix(url, "nats://"), 30*time.Second)
 	}
 
 	var clientURL string
@@ -251,7 +242,7 @@ func measure(dir, bin, self string, env *devenv.Env, federated bool, nodes, ping
 			if err != nil {
 				return nil, err
 			}
-			if err := waitLine(p.out, "federation broker ready", time.Minute, false); err != nil {
+			if _, err := p.WaitLine("federation broker ready", time.Minute); err != nil {
 				return nil, fmt.Errorf("federation broker %s: %w", c, err)
 			}
 			r.procs = append(r.procs, p)
@@ -262,46 +253,28 @@ func measure(dir, bin, self string, env *devenv.Env, federated bool, nodes, ping
 		if err != nil {
 			return nil, err
 		}
-		if err := waitLine(p.out, fmt.Sprintf("all %d nodes connected", nodes), 10*time.Minute, true); err != nil {
+		p.Watch(func(l harness.Line) { fmt.Fprintln(os.Stderr, l.Text) })
+		if _, err := p.WaitLine(fmt.Sprintf("all %d nodes connected", nodes), 10*time.Minute); err != nil {
 			return nil, err
 		}
 	}
 	ping := func(extra ...string) (count int, p50, p99, elapsed time.Duration, rpcOK int, err error) {
-		args := []string{"ping", "--dev", "--dev-dir", env.Dir, "--server", clientURL, "--expect", strconv.Itoa(2 * nodes), "--timeout", "30s", "--json"}
+		args := []string{"--dev", "--dev-dir", env.Dir, "--server", clientURL, "--expect", strconv.Itoa(2 * nodes), "--timeout", "30s"}
 		if len(federations) > 0 {
 			args = append(args, "--federations", strings.Join(federations, ","))
 		}
-		data, err := exec.Command(bin, append(args, extra...)...).Output()
-		if err != nil && len(data) == 0 {
-			return 0, 0, 0, 0, 0, fmt.Errorf("ping: %w", err)
+		out, err := harness.Ping(bin, append(args, extra...)...)
+		if err != nil {
+			return 0, 0, 0, 0, 0, err
 		}
-		var out struct {
-			Count  int           `json:"count"`
-			P50    time.Duration `json:"p50_ns"`
-			P99    time.Duration `json:"p99_ns"`
-			Result struct {
-				Elapsed   time.Duration `json:"elapsed_ns"`
-				Responses []struct {
-					StatusCode *int `json:"statuscode"`
-				} `json:"responses"`
-			} `json:"result"`
-		}
-		if err := json.Unmarshal(data, &out); err != nil {
-			return 0, 0, 0, 0, 0, fmt.Errorf("ping output: %w", err)
-		}
-		for _, x := range out.Result.Responses {
-			if x.StatusCode != nil && *x.StatusCode == 0 {
-				rpcOK++
-			}
-		}
-		return out.Count, out.P50, out.P99, out.Result.Elapsed, rpcOK, nil
+		return out.Count, out.P50, out.P99, out.Result.Elapsed, out.OK(), nil
 	}
 	// One ping to warm up every path (first TLS sessions, subscriptions).
 	if _, _, _, _, _, err := ping(); err != nil {
 		return nil, err
 	}
 	for _, p := range r.procs {
-		_, p.cpu0 = procStats(p.cmd.Process.Pid)
+		p.cpu0 = p.Usage().CPU
 	}
 	r.replies = 2 * nodes
 	for i := 0; i < pings; i++ {
@@ -313,8 +286,7 @@ func measure(dir, bin, self string, env *devenv.Env, federated bool, nodes, ping
 		r.replies = min(r.replies, n)
 	}
 	for _, p := range r.procs {
-		_, cpu := procStats(p.cmd.Process.Pid)
-		r.cpuPerPing = append(r.cpuPerPing, (cpu-p.cpu0)/float64(pings))
+		r.cpuPerPing = append(r.cpuPerPing, (p.Usage().CPU-p.cpu0)/time.Duration(pings))
 	}
 	r.rpcReplies = 2 * nodes
 	for i := 0; i < rpc; i++ {
@@ -330,16 +302,11 @@ func measure(dir, bin, self string, env *devenv.Env, federated bool, nodes, ping
 		if !strings.HasPrefix(p.name, "fed-") {
 			continue
 		}
-		stop(p.cmd)
-		// The line is written at exit; give the output copy a moment.
-		for i := 0; i < 50; i++ {
-			data, _ := os.ReadFile(p.log)
-			if at := strings.Index(string(data), "counters "); at >= 0 {
-				line, _, _ := strings.Cut(string(data[at:]), "\n")
-				r.counters = append(r.counters, p.name+" "+line)
-				break
-			}
-			time.Sleep(100 * time.Millisecond)
+		p.Stop() // returns once the output, with the line written at exit, is in the log
+		data, _ := os.ReadFile(p.log)
+		if at := strings.Index(string(data), "counters "); at >= 0 {
+			line, _, _ := strings.Cut(string(data[at:]), "\n")
+			r.counters = append(r.counters, p.name+" "+line)
 		}
 	}
 	return r, nil
@@ -351,7 +318,10 @@ func brokerConfig(dir string, env *devenv.Env, name string) (conf, url string, e
 	if err != nil {
 		return "", "", err
 	}
-	port := freePort()
+	port, err := harness.FreePort()
+	if err != nil {
+		return "", "", err
+	}
 	text := fmt.Sprintf(`identity = %s.bench.example.net
 loglevel = warn
 plugin.choria.broker_network = true
@@ -397,133 +367,6 @@ func issue(dir string, env *devenv.Env, name string) (certFile, keyFile string, 
 	if err != nil {
 		return "", "", err
 	}
-	key, err := pki.KeyPEM(kp.Key)
-	if err != nil {
-		return "", "", err
-	}
 	certFile, keyFile = filepath.Join(dir, name+".pem"), filepath.Join(dir, name+".key")
-	if err := pki.WriteFile(certFile, pki.CertsPEM(kp.Chain...), 0o644); err != nil {
-		return "", "", err
-	}
-	return certFile, keyFile, pki.WriteFile(keyFile, key, 0o600)
-}
-
-// start runs a program with its output in a log file and on a pipe.
-func start(ctx context.Context, exe, logFile string, args ...string) (*exec.Cmd, *bufio.Reader, error) {
-	f, err := os.Create(logFile)
-	if err != nil {
-		return nil, nil, err
-	}
-	cmd := exec.CommandContext(ctx, exe, args...)
-	pr, pw := io.Pipe()
-	cmd.Stdout, cmd.Stderr = io.MultiWriter(f, pw), io.MultiWriter(f, pw)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		return nil, nil, err
-	}
-	go func() {
-		_ = cmd.Wait()
-		pw.Close()
-		f.Close()
-	}()
-	return cmd, bufio.NewReader(pr), nil
-}
-
-func stop(cmd *exec.Cmd) {
-	if cmd.Process == nil {
-		return
-	}
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-	for i := 0; i < 100; i++ {
-		if syscall.Kill(cmd.Process.Pid, 0) != nil {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-}
-
-// waitLine reads output until a line contains text. The rest is drained
-// in the background so that the process never blocks on its pipe.
-func waitLine(r *bufio.Reader, text string, limit time.Duration, echo bool) error {
-	found := make(chan error, 1)
-	go func() {
-		for {
-			line, err := r.ReadString('\n')
-			if echo && line != "" {
-				fmt.Fprint(os.Stderr, line)
-			}
-			if strings.Contains(line, text) {
-				found <- nil
-				_, _ = io.Copy(io.Discard, r)
-				return
-			}
-			if err != nil {
-				found <- fmt.Errorf("output ended before %q", text)
-				return
-			}
-		}
-	}()
-	select {
-	case err := <-found:
-		return err
-	case <-time.After(limit):
-		return fmt.Errorf("no %q within %s", text, limit)
-	}
-}
-
-func waitPort(addr string, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	for time.Now().Before(deadline) {
-		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-			c.Close()
-			return nil
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return errors.New(addr + " did not open")
-}
-
-// procStats reads a process's RSS (KiB) and CPU seconds from /proc.
-func procStats(pid int) (int64, float64) {
-	var rss int64
-	if data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil {
-		for _, l := range strings.Split(string(data), "\n") {
-			if strings.HasPrefix(l, "VmRSS:") {
-				rss, _ = strconv.ParseInt(strings.Fields(l)[1], 10, 64)
-			}
-		}
-	}
-	var cpu float64
-	if data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
-		s := string(data)
-		fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-		ut, _ := strconv.ParseFloat(fields[11], 64)
-		st, _ := strconv.ParseFloat(fields[12], 64)
-		cpu = (ut + st) / 100 // USER_HZ
-	}
-	return rss, cpu
-}
-
-func median(ds []time.Duration) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	return s[len(s)/2]
-}
-
-func freePort() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-func numCPU() int {
-	data, _ := os.ReadFile("/proc/cpuinfo")
-	return strings.Count(string(data), "processor\t:")
+	return certFile, keyFile, kp.Save(certFile, keyFile)
 }

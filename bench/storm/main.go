@@ -10,7 +10,6 @@
 package main
 
 import (
-	"encoding/json"
 	"flag"
 	"fmt"
 	"math"
@@ -222,20 +221,12 @@ func newBenchPKI(dir string, bits int) (*benchPKI, error) {
 		return nil, err
 	}
 	p := &benchPKI{dir: dir, ssldir: filepath.Join(dir, "ssl")}
-	write := func(path string, data []byte, mode os.FileMode) error { return pki.WriteFile(path, data, mode) }
 	issue := func(name string, certPath, keyPath string, extra ...string) error {
 		kp, err := ca.Issue(pki.IssueOptions{Name: name, DNSNames: extra, KeyType: "rsa", RSABits: bits})
 		if err != nil {
 			return err
 		}
-		key, err := pki.KeyPEM(kp.Key)
-		if err != nil {
-			return err
-		}
-		if err := write(certPath, pki.CertsPEM(kp.Chain...), 0o644); err != nil {
-			return err
-		}
-		return write(keyPath, key, 0o600)
+		return kp.Save(certPath, keyPath)
 	}
 	p.brokerCert, p.brokerKey = filepath.Join(dir, "broker.pem"), filepath.Join(dir, "broker.key")
 	if err := issueBroker(ca, "rsa", bits, p.brokerCert, p.brokerKey); err != nil {
@@ -257,7 +248,7 @@ func newBenchPKI(dir string, bits int) (*benchPKI, error) {
 		return nil, err
 	}
 	p.ca = filepath.Join(p.ssldir, "certs", "ca.pem")
-	if err := write(p.ca, pki.CertsPEM(ca.Cert), 0o644); err != nil {
+	if err := pki.WriteFile(p.ca, pki.CertsPEM(ca.Cert), 0o644); err != nil {
 		return nil, err
 	}
 	crl, err := ca.CRLChainPEM(now.Add(-time.Minute), now.Add(30*24*time.Hour))
@@ -265,7 +256,7 @@ func newBenchPKI(dir string, bits int) (*benchPKI, error) {
 		return nil, err
 	}
 	p.crl = filepath.Join(p.ssldir, "crl.pem")
-	return p, write(p.crl, crl, 0o644)
+	return p, pki.WriteFile(p.crl, crl, 0o644)
 }
 
 func issueBroker(ca *pki.CA, keyType string, bits int, certPath, keyPath string) error {
@@ -273,14 +264,7 @@ func issueBroker(ca *pki.CA, keyType string, bits int, certPath, keyPath string)
 	if err != nil {
 		return err
 	}
-	key, err := pki.KeyPEM(kp.Key)
-	if err != nil {
-		return err
-	}
-	if err := pki.WriteFile(certPath, pki.CertsPEM(kp.Chain...), 0o644); err != nil {
-		return err
-	}
-	return pki.WriteFile(keyPath, key, 0o600)
+	return kp.Save(certPath, keyPath)
 }
 
 // configs writes the broker's, the fleet's and the client's configuration.
@@ -491,18 +475,9 @@ func awaitRecovery(bin, clientConf string, fc *fleetCount, nodes int, t0 time.Ti
 }
 
 func ping(bin, clientConf string, expect int, timeout time.Duration) (int, time.Duration, time.Duration, error) {
-	cmd := exec.Command(bin, "ping", "--config", clientConf, "--expect", strconv.Itoa(expect), "--timeout", timeout.String(), "--json")
-	out, err := cmd.Output()
-	if len(out) == 0 {
-		return 0, 0, 0, fmt.Errorf("ping: %v", err)
-	}
-	var res struct {
-		Count int           `json:"count"`
-		P50   time.Duration `json:"p50_ns"`
-		P99   time.Duration `json:"p99_ns"`
-	}
-	if err := json.Unmarshal(out, &res); err != nil {
-		return 0, 0, 0, fmt.Errorf("ping output: %w", err)
+	res, err := harness.Ping(bin, "--config", clientConf, "--expect", strconv.Itoa(expect), "--timeout", timeout.String())
+	if err != nil {
+		return 0, 0, 0, err
 	}
 	return res.Count, res.P50, res.P99, nil
 }

@@ -109,14 +109,7 @@ func IssueServer(t testing.TB, env *devenv.Env, name string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	key, err := pki.KeyPEM(kp.Key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := pki.WriteFile(env.PKI.KeyFile(name), key, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := pki.WriteFile(env.PKI.CertFile(name), pki.CertsPEM(kp.Chain...), 0o644); err != nil {
+	if err := kp.Save(env.PKI.CertFile(name), env.PKI.KeyFile(name)); err != nil {
 		t.Fatal(err)
 	}
 }

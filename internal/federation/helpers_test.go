@@ -89,11 +89,8 @@ func (w *world) issue(name string) (certFile, keyFile string) {
 	env := w.envs["fed"]
 	kp, err := env.PKI.CA.Issue(pki.IssueOptions{Name: name})
 	must(w.t, err)
-	key, err := pki.KeyPEM(kp.Key)
-	must(w.t, err)
 	certFile, keyFile = filepath.Join(env.Dir, name+".pem"), filepath.Join(env.Dir, name+".key")
-	must(w.t, pki.WriteFile(certFile, pki.CertsPEM(kp.Chain...), 0o644))
-	must(w.t, pki.WriteFile(keyFile, key, 0o600))
+	must(w.t, kp.Save(certFile, keyFile))
 	return certFile, keyFile
 }
 

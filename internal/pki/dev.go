@@ -136,14 +136,7 @@ func (d *DevPKI) ensureCert(o IssueOptions) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	keyPEM, err := KeyPEM(kp.Key)
-	if err != nil {
-		return false, err
-	}
-	if err := WriteFile(d.KeyFile(o.Name), keyPEM, 0o600); err != nil {
-		return false, err
-	}
-	return true, WriteFile(d.CertFile(o.Name), CertsPEM(kp.Chain...), 0o644)
+	return true, kp.Save(d.CertFile(o.Name), d.KeyFile(o.Name))
 }
 
 func coversAll(kp *KeyPair, o IssueOptions) bool {

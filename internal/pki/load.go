@@ -115,6 +115,23 @@ func (k *KeyPair) TLS() *tls.Certificate {
 	return tc
 }
 
+// Save writes the chain (leaf first) and the key (PKCS#8, mode 0600), each
+// atomically, and records the paths in the pair; LoadKeyPair reads them back.
+func (k *KeyPair) Save(certFile, keyFile string) error {
+	key, err := KeyPEM(k.Key)
+	if err != nil {
+		return err
+	}
+	if err := WriteFile(keyFile, key, 0o600); err != nil {
+		return err
+	}
+	if err := WriteFile(certFile, CertsPEM(k.Chain...), 0o644); err != nil {
+		return err
+	}
+	k.CertFile, k.KeyFile = certFile, keyFile
+	return nil
+}
+
 // LoadKeyPair reads a certificate and its key and checks that they match.
 func LoadKeyPair(certFile, keyFile string) (*KeyPair, error) {
 	chain, err := ReadCertificates(certFile)

@@ -5,6 +5,8 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -66,6 +68,32 @@ func TestParsePrivateKeyFormats(t *testing.T) {
 				t.Fatalf("want error naming key.pem with %q, got %v", tc.err, err)
 			}
 		})
+	}
+}
+
+func TestKeyPairSaveLoads(t *testing.T) {
+	t.Parallel()
+	kp, err := mustCA(t).Issue(IssueOptions{Name: "saved", KeyType: "ec"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "certs", "saved.pem"), filepath.Join(dir, "private_keys", "saved.pem")
+	if err := kp.Save(certFile, keyFile); err != nil {
+		t.Fatal(err)
+	}
+	back, err := LoadKeyPair(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !back.Leaf().Equal(kp.Leaf()) || len(back.Chain) != len(kp.Chain) {
+		t.Fatalf("loaded %s, saved %s", back.Leaf().Subject, kp.Leaf().Subject)
+	}
+	if st, err := os.Stat(keyFile); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("key file mode: %v %v", st.Mode(), err)
+	}
+	if kp.CertFile != certFile || kp.KeyFile != keyFile {
+		t.Fatalf("paths not recorded: %q %q", kp.CertFile, kp.KeyFile)
 	}
 }
 

@@ -161,9 +161,9 @@ func TestPeersCluster(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		key, _ := pki.KeyPEM(kp.Key)
-		writeFile(t, filepath.Join(dir, "c.pem"), string(pki.CertsPEM(kp.Chain...)))
-		writeFile(t, filepath.Join(dir, "k.pem"), string(key))
+		if err := kp.Save(filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem")); err != nil {
+			t.Fatal(err)
+		}
 		writeFile(t, filepath.Join(dir, "ca.pem"), string(pki.CertsPEM(env.PKI.CA.Cert, other.PKI.CA.Cert)))
 		cfg := *cfgs[0]
 		cfg.Security.FileCertificate, cfg.Security.FileKey, cfg.Security.FileCA = filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem"), filepath.Join(dir, "ca.pem")

@@ -4,6 +4,7 @@ package harness
 
 import (
 	"bufio"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -206,4 +207,42 @@ func Median(ds []time.Duration) time.Duration {
 func Cores() int {
 	data, _ := os.ReadFile("/proc/cpuinfo")
 	return strings.Count(string(data), "processor\t:")
+}
+
+// PingResult is what `choria-broker ping --json` prints.
+type PingResult struct {
+	Count  int           `json:"count"`
+	P50    time.Duration `json:"p50_ns"`
+	P99    time.Duration `json:"p99_ns"`
+	Result struct {
+		Elapsed   time.Duration `json:"elapsed_ns"`
+		Responses []struct {
+			StatusCode *int `json:"statuscode"`
+		} `json:"responses"`
+	} `json:"result"`
+}
+
+// OK counts the RPC replies with status 0 (an --rpc ping).
+func (r *PingResult) OK() int {
+	n := 0
+	for _, x := range r.Result.Responses {
+		if x.StatusCode != nil && *x.StatusCode == 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// Ping runs `bin ping args... --json`. A ping that misses replies exits
+// non-zero but still prints its result, which is returned.
+func Ping(bin string, args ...string) (*PingResult, error) {
+	out, err := exec.Command(bin, append(append([]string{"ping"}, args...), "--json")...).Output()
+	if len(out) == 0 {
+		return nil, fmt.Errorf("ping: %v", err)
+	}
+	var r PingResult
+	if err := json.Unmarshal(out, &r); err != nil {
+		return nil, fmt.Errorf("ping output: %w", err)
+	}
+	return &r, nil
 }

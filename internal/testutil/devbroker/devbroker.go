@@ -142,12 +142,8 @@ func ClusterConfigs(t testing.TB, env *devenv.Env, n int) []*config.Config {
 		if err != nil {
 			t.Fatal(err)
 		}
-		key, _ := pki.KeyPEM(kp.Key)
 		certFile, keyFile := filepath.Join(dir, name+".pem"), filepath.Join(dir, name+".key")
-		if err := pki.WriteFile(certFile, pki.CertsPEM(kp.Chain...), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if err := pki.WriteFile(keyFile, key, 0o600); err != nil {
+		if err := kp.Save(certFile, keyFile); err != nil {
 			t.Fatal(err)
 		}
 		cfg := *base
