@@ -11,7 +11,6 @@ package federation
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -25,8 +24,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/choria-broker/choria-broker/internal/config"
-	"github.com/choria-broker/choria-broker/internal/fleet"
-	"github.com/choria-broker/choria-broker/internal/pki"
 	"github.com/choria-broker/choria-broker/internal/protocol"
 )
 
@@ -57,7 +54,7 @@ type Broker struct {
 	log      *slog.Logger
 	identity string
 	cluster  string
-	tls      *tls.Config
+	creds    *credentials
 	metrics  *metrics
 	tune     tuning
 
@@ -89,7 +86,7 @@ func newBroker(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer, 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	tc, err := loadTLS(cfg)
+	creds, err := loadCredentials(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +114,7 @@ func newBroker(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer, 
 	if err != nil {
 		return nil, fmt.Errorf("federation metrics: %w", err)
 	}
-	b := &Broker{log: log.With("component", "federation", "cluster", cluster), identity: cfg.Identity, cluster: cluster, tls: tc, metrics: m, tune: tune, ready: make(chan struct{})}
+	b := &Broker{log: log.With("component", "federation", "cluster", cluster), identity: cfg.Identity, cluster: cluster, creds: creds, metrics: m, tune: tune, ready: make(chan struct{})}
 	b.fed = newSide(b, federationSide, fedLoc, tune.conns)
 	b.coll = newSide(b, collectiveSide, collLoc, tune.conns)
 	b.paths = []*path{
@@ -127,22 +124,17 @@ func newBroker(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer, 
 	return b, nil
 }
 
-// loadTLS is the broker's client TLS: its own certificate, as go-choria's
-// federation broker connects with the security provider's.
-func loadTLS(cfg *config.Config) (*tls.Config, error) {
-	files := pki.ResolveFiles(cfg)
-	kp, err := pki.LoadKeyPair(files.Certificate, files.Key)
+// Reload rereads the broker's certificate and key (SIGHUP): connections
+// made from then on present the new pair; links that are up stay up. On
+// any error the broker keeps the pair it had.
+func (b *Broker) Reload() error {
+	leaf, err := b.creds.reload(time.Now())
 	if err != nil {
-		return nil, fmt.Errorf("security provider %s: %w", files.Provider, err)
+		b.log.Error("reload failed, keeping the current certificate", "error", err)
+		return err
 	}
-	if err := pki.CheckValidity(files.Certificate, kp.Leaf(), time.Now()); err != nil {
-		return nil, err
-	}
-	cas, err := pki.ReadCertificates(files.CA)
-	if err != nil {
-		return nil, fmt.Errorf("security provider %s: %w", files.Provider, err)
-	}
-	return fleet.TLSConfig(kp, cas), nil
+	b.log.Info("certificate reloaded", "certificate", b.creds.files.Certificate, "not_after", leaf.NotAfter)
+	return nil
 }
 
 // Ready is closed once every connection of both sides is up and subscribed.

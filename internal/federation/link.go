@@ -125,7 +125,7 @@ func (l *link) run(ctx context.Context, other *side) {
 // dial connects with go-choria's options, retrying forever until ctx ends.
 func (l *link) dial(ctx context.Context, closed chan struct{}) (*nats.Conn, error) {
 	m := l.b.metrics
-	opts := fleet.ConnOptions(l.name, l.b.tls,
+	opts := fleet.ConnOptions(l.name, l.b.creds.config,
 		nats.IgnoreAuthErrorAbort(), // a revoked-then-fixed certificate must not end reconnects
 		nats.FlusherTimeout(10*time.Second),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {

@@ -98,10 +98,15 @@ func (r *Runner) Run(ctx context.Context) error {
 	return errors.Join(all...)
 }
 
-// Reload rereads certificates and CRL where a part supports it (SIGHUP).
+// Reload rereads every part's certificates (and the network broker's CA
+// bundle and CRL) on SIGHUP.
 func (r *Runner) Reload() {
+	// Each part logs what went wrong and keeps what it had.
 	if r.Network != nil {
-		_ = r.Network.Reload() // it logs what went wrong and keeps what it had
+		_ = r.Network.Reload()
+	}
+	if r.Federation != nil {
+		_ = r.Federation.Reload()
 	}
 }
 

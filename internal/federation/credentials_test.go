@@ -1,0 +1,80 @@
+package federation
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/choria-broker/choria-broker/internal/pki"
+	"github.com/choria-broker/choria-broker/internal/testutil/devbroker"
+)
+
+// certHashes are the SHA-256 of the client certificates connected to a
+// collective's network broker.
+func (w *world) certHashes(network string) map[string]int {
+	w.t.Helper()
+	cz, err := w.brokers[network].Engine().Connz(&server.ConnzOptions{Username: true, Limit: 1000})
+	must(w.t, err)
+	out := map[string]int{}
+	for _, c := range cz.Conns {
+		for _, pc := range c.TLSPeerCerts[:min(1, len(c.TLSPeerCerts))] {
+			out[pc.CertSha256]++
+		}
+	}
+	return out
+}
+
+func fileCertHash(t *testing.T, path string) string {
+	t.Helper()
+	certs, err := pki.ReadCertificates(path)
+	must(t, err)
+	return hashOf(certs[0].Raw)
+}
+
+// TestReloadCertificate: a renewed certificate is presented from the next
+// connection on, without a restart; a bad key file leaves the current
+// certificate in use.
+func TestReloadCertificate(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, "a")
+	fa := w.federate("a", nil)
+	old := fileCertHash(t, w.fedCert)
+	if n := w.certHashes("a")[old]; n != fa.tune.conns {
+		t.Fatalf("%d connections with the first certificate, want %d", n, fa.tune.conns)
+	}
+
+	w.issue(fedCertname) // renewed in place, as Puppet does
+	renewed := fileCertHash(t, w.fedCert)
+	must(t, fa.Reload())
+	if n := w.certHashes("a")[old]; n != fa.tune.conns {
+		t.Fatalf("a reload dropped links: %d connections left with the first certificate", n)
+	}
+	before := sum(t, fa.reg, "choria_connector_reconnections", nil)
+	w.brokers["a"].Stop()
+	w.brokers["a"] = devbroker.Start(t, w.envs["a"])
+	waitUntil(t, 60*time.Second, func() bool {
+		return sum(t, fa.reg, "choria_connector_reconnections", nil) >= before+float64(fa.tune.conns)
+	}, "federation broker reconnected")
+	if got := w.certHashes("a"); got[renewed] != fa.tune.conns || got[old] != 0 {
+		t.Fatalf("after the reconnect: %v, want %d with the renewed certificate %s", got, fa.tune.conns, renewed)
+	}
+
+	must(t, os.WriteFile(w.fedKey, []byte("half a key"), 0o600))
+	err := fa.Reload()
+	if err == nil || !strings.Contains(err.Error(), w.fedKey) {
+		t.Fatalf("reload with a bad key: %v, want an error naming %s", err, w.fedKey)
+	}
+	if cert, _ := fa.creds.config.GetClientCertificate(nil); hashOf(cert.Leaf.Raw) != renewed {
+		t.Fatal("a failed reload replaced the certificate in use")
+	}
+}
+
+func hashOf(raw []byte) string {
+	sum := sha256.Sum256(raw)
+	return hex.EncodeToString(sum[:])
+}
