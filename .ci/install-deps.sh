@@ -16,6 +16,8 @@ command -v puppet-lint >/dev/null || need+=(puppet-lint)
 # internal/stats tests: real Prometheus scraping the broker, headless Chromium on the status page.
 command -v prometheus >/dev/null || need+=(prometheus)
 command -v chromium >/dev/null || need+=(chromium)
+# Cluster peers and federation brokers found through SRV records: a real DNS server.
+command -v dnsmasq >/dev/null || need+=(dnsmasq-base)
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need[@]}"

@@ -143,9 +143,15 @@ func (p *testPKI) config() *config.Config {
 // startBroker runs a broker until the test ends and returns it with its log.
 func startBroker(t testing.TB, cfg *config.Config) (*Broker, *syncBuffer) {
 	t.Helper()
+	return startBrokerDNS(t, cfg, net.DefaultResolver)
+}
+
+// startBrokerDNS is startBroker with the resolver that looks up SRV peers.
+func startBrokerDNS(t testing.TB, cfg *config.Config, resolver *net.Resolver) (*Broker, *syncBuffer) {
+	t.Helper()
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	b, err := New(cfg, log)
+	b, err := newBroker(cfg, log, resolver)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -63,6 +63,11 @@ const readyTimeout = 10 * time.Second
 // New checks the broker's certificates and builds the engine's options.
 // Nothing listens until Run.
 func New(cfg *config.Config, log *slog.Logger) (*Broker, error) {
+	return newBroker(cfg, log, net.DefaultResolver)
+}
+
+// newBroker is New with the resolver that looks up SRV peers.
+func newBroker(cfg *config.Config, log *slog.Logger, resolver *net.Resolver) (*Broker, error) {
 	if !cfg.BrokerNetwork {
 		return nil, errors.New("plugin.choria.broker_network is not enabled; set plugin.choria.broker_network = true to run the network broker")
 	}
@@ -71,7 +76,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Broker, error) {
 		log:        log,
 		files:      pki.ResolveFiles(cfg),
 		admission:  newAdmissionStats(),
-		resolver:   net.DefaultResolver,
+		resolver:   resolver,
 		peerLog:    newThrottle(time.Minute),
 		violations: newViolationCounters(),
 		fatal:      make(chan string, 1),

@@ -134,12 +134,20 @@ type instance struct {
 // federate runs a federation broker for cluster until stop or the test's end.
 func (w *world) federate(cluster string, mod func(*tuning)) *instance {
 	w.t.Helper()
+	return w.start(w.config(cluster), nil, mod)
+}
+
+// start runs a federation broker with cfg, looking SRV records up with
+// lookup, until stop or the test's end.
+func (w *world) start(cfg *config.Config, lookup srvLookup, mod func(*tuning)) *instance {
+	w.t.Helper()
+	cluster := cfg.Federation.Cluster
 	tune := defaultTuning()
 	if mod != nil {
 		mod(&tune)
 	}
 	reg := prometheus.NewRegistry()
-	b, err := newBroker(w.config(cluster), slog.New(slog.DiscardHandler), reg, tune, nil)
+	b, err := newBroker(cfg, slog.New(slog.DiscardHandler), reg, tune, lookup)
 	if err != nil {
 		w.t.Fatal(err)
 	}

@@ -5,13 +5,18 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"net/url"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/choria-broker/choria-broker/internal/config"
+	"github.com/choria-broker/choria-broker/internal/fleet"
+	"github.com/choria-broker/choria-broker/internal/testutil"
 	"github.com/choria-broker/choria-broker/internal/testutil/devbroker"
 )
 
@@ -110,4 +115,32 @@ func TestNewRefuses(t *testing.T) {
 	if _, err := New(base(), slog.New(slog.DiscardHandler), reg); !errors.As(err, &are) {
 		t.Fatalf("second broker on one registry: %v", err)
 	}
+}
+
+// TestBrokersFromSRV: with no hosts configured, a federation broker finds
+// both networks in a real DNS server's records (the federation network
+// under its second SRV name) and carries a federated ping.
+func TestBrokersFromSRV(t *testing.T) {
+	t.Parallel()
+	if os.Getenv("CHORIA_SRV_DOMAIN") != "" {
+		t.Skip("CHORIA_SRV_DOMAIN is set and would override the test's domain")
+	}
+	w := newWorld(t, "a")
+	port := func(network string) int {
+		u, err := url.Parse(w.url(network))
+		must(t, err)
+		p, err := strconv.Atoi(u.Port())
+		must(t, err)
+		return p
+	}
+	dns := testutil.DNS(t, "example.net",
+		testutil.SRV{Name: "_x-puppet-mcollective_federation._tcp.example.net", Target: "localhost", Port: port("fed"), Priority: 10, Weight: 5},
+		testutil.SRV{Name: "_mcollective-server._tcp.example.net", Target: "localhost", Port: port("a"), Priority: 10, Weight: 5},
+	)
+	cfg := w.config("a")
+	cfg.Federation.MiddlewareHosts, cfg.MiddlewareHosts = nil, nil
+	cfg.UseSRV, cfg.SRVDomain = true, "example.net"
+	w.start(cfg, dns.LookupSRV, nil)
+	nodes := w.emulate("a", 5)
+	expectNames(t, w.ping([]string{"a"}, func(o *fleet.PingOptions) { o.Expect = 5 }), nodes)
 }
