@@ -48,9 +48,22 @@ func TestReloadCertificate(t *testing.T) {
 		t.Fatalf("%d connections with the first certificate, want %d", n, fa.tune.conns)
 	}
 
-	w.issue(fedCertname) // renewed in place, as Puppet does
+	expiry := func() time.Duration {
+		return time.Duration(sum(t, fa.reg, "choria_federation_certificate_expiry_seconds", map[string]string{"cluster": "a"}) * float64(time.Second))
+	}
+	if d := expiry(); d < 700*24*time.Hour { // the development CA issues for two years
+		t.Fatalf("certificate expiry metric %s before the reload", d)
+	}
+
+	// Renewed in place, as Puppet does; this one for 90 days.
+	kp, err := w.envs["fed"].PKI.CA.Issue(pki.IssueOptions{Name: fedCertname, NotAfter: time.Now().Add(90 * 24 * time.Hour)})
+	must(t, err)
+	must(t, kp.Save(w.fedCert, w.fedKey))
 	renewed := fileCertHash(t, w.fedCert)
 	must(t, fa.Reload())
+	if d := expiry(); d > 90*24*time.Hour || d < 89*24*time.Hour {
+		t.Fatalf("certificate expiry metric %s after reloading a 90-day certificate", d)
+	}
 	if n := w.certHashes("a")[old]; n != fa.tune.conns {
 		t.Fatalf("a reload dropped links: %d connections left with the first certificate", n)
 	}
@@ -65,7 +78,7 @@ func TestReloadCertificate(t *testing.T) {
 	}
 
 	must(t, os.WriteFile(w.fedKey, []byte("half a key"), 0o600))
-	err := fa.Reload()
+	err = fa.Reload()
 	if err == nil || !strings.Contains(err.Error(), w.fedKey) {
 		t.Fatalf("reload with a bad key: %v, want an error naming %s", err, w.fedKey)
 	}

@@ -110,7 +110,7 @@ func newBroker(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer, 
 		_, err := fedLoc.servers(context.Background())
 		return nil, err
 	}
-	m, err := newMetrics(reg, cluster, cfg.Identity)
+	m, err := newMetrics(reg, cluster, cfg.Identity, func() time.Time { return creds.cert.Load().Leaf.NotAfter })
 	if err != nil {
 		return nil, fmt.Errorf("federation metrics: %w", err)
 	}

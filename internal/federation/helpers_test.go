@@ -274,6 +274,8 @@ func sum(t testing.TB, reg *prometheus.Registry, name string, want map[string]st
 				total += m.GetCounter().GetValue()
 			case m.Summary != nil:
 				total += float64(m.GetSummary().GetSampleCount())
+			case m.Gauge != nil:
+				total += m.GetGauge().GetValue()
 			}
 		}
 	}

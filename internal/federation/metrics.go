@@ -2,6 +2,7 @@ package federation
 
 import (
 	"strconv"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -27,7 +28,9 @@ const (
 	unconnected    = "unconnected"
 )
 
-func newMetrics(reg prometheus.Registerer, cluster, identity string) (*metrics, error) {
+// newMetrics registers the metrics on reg; notAfter is when the
+// certificate in use expires, read at each scrape.
+func newMetrics(reg prometheus.Registerer, cluster, identity string, notAfter func() time.Time) (*metrics, error) {
 	labels := []string{"name", "worker", "connected_to", "cluster", "identity"}
 	m := &metrics{
 		received: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -63,7 +66,12 @@ func newMetrics(reg prometheus.Registerer, cluster, identity string) (*metrics, 
 		cluster:  cluster,
 		identity: identity,
 	}
-	for _, c := range []prometheus.Collector{m.received, m.published, m.errors, m.time, m.dropped, m.connectAttempts, m.reconnections, m.closed, m.connErrors, m.connectTime} {
+	expiry := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name:        "choria_federation_certificate_expiry_seconds",
+		Help:        "Seconds until the federation broker's certificate expires (negative: expired); follows SIGHUP reloads",
+		ConstLabels: prometheus.Labels{"cluster": cluster, "identity": identity},
+	}, func() float64 { return time.Until(notAfter()).Seconds() })
+	for _, c := range []prometheus.Collector{m.received, m.published, m.errors, m.time, m.dropped, m.connectAttempts, m.reconnections, m.closed, m.connErrors, m.connectTime, expiry} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
