@@ -77,6 +77,16 @@ func TestReloadCertificate(t *testing.T) {
 		t.Fatalf("after the reconnect: %v, want %d with the renewed certificate %s", got, fa.tune.conns, renewed)
 	}
 
+	// A pair from another CA: the brokers would refuse it at every reconnect.
+	foreign, err := pki.NewCA("Foreign CA", time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	must(t, err)
+	fkp, err := foreign.Issue(pki.IssueOptions{Name: fedCertname, KeyType: "ec"})
+	must(t, err)
+	must(t, fkp.Save(w.fedCert, w.fedKey))
+	if err := fa.Reload(); err == nil || !strings.Contains(err.Error(), "does not chain to the CA bundle") {
+		t.Fatalf("reload with a foreign certificate: %v", err)
+	}
+
 	must(t, os.WriteFile(w.fedKey, []byte("half a key"), 0o600))
 	err = fa.Reload()
 	if err == nil || !strings.Contains(err.Error(), w.fedKey) {

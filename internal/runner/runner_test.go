@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -51,14 +52,49 @@ func run(t *testing.T, r *Runner) (stop func() error) {
 		return runErr
 	}
 	t.Cleanup(func() { _ = stop() })
-	select {
-	case <-r.Federation.Ready():
-	case err := <-done:
-		t.Fatalf("runner stopped: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("federation broker not ready within 30s")
+	deadline := time.After(30 * time.Second)
+	ready := []<-chan struct{}{r.Federation.Ready()}
+	if r.Network != nil {
+		ready = append(ready, r.Network.Ready())
+	}
+	for _, ch := range ready {
+		select {
+		case <-ch:
+		case err := <-done:
+			t.Fatalf("runner stopped: %v", err)
+		case <-deadline:
+			t.Fatal("runner not ready within 30s")
+		}
+	}
+	// Monitoring listens from its own goroutine.
+	for r.MonitorAddr() == nil {
+		select {
+		case err := <-done:
+			t.Fatalf("runner stopped: %v", err)
+		case <-deadline:
+			t.Fatal("monitoring not listening within 30s")
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 	return stop
+}
+
+// lockedBuffer collects a logger's output across goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // metrics scrapes the runner's monitoring port.
@@ -119,7 +155,8 @@ func TestFederationBrokerAlone(t *testing.T) {
 	cfg.Security.FileCertificate, cfg.Security.FileKey, cfg.Security.FileCA = certFile, keyFile, env.PKI.CAFile()
 	cfg.StatsAddress, cfg.StatsPort = "127.0.0.1", testutil.FreePort(t)
 
-	r, err := New(cfg, slog.New(slog.DiscardHandler))
+	var logs lockedBuffer
+	r, err := New(cfg, slog.New(slog.NewTextHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +168,10 @@ func TestFederationBrokerAlone(t *testing.T) {
 		t.Fatalf("monitoring on port %d, want %d", got, cfg.StatsPort)
 	}
 	expectMetrics(t, metrics(t, r), "choria_federation_certificate_expiry_seconds", "choria_connector_initial_connection_attempts", "choria_build_info")
-	r.Reload() // the federation broker rereads its pair; nothing else to reload
+	r.Reload() // SIGHUP: the federation broker rereads its pair
+	if !strings.Contains(logs.String(), "certificate reloaded") {
+		t.Fatalf("no reload logged:\n%s", logs.String())
+	}
 	if err := stop(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}

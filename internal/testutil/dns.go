@@ -20,20 +20,35 @@ type SRV struct {
 	Priority, Weight int
 }
 
-// DNS runs dnsmasq on a free loopback port as the authority for zone:
-// it answers with records and says NXDOMAIN for every other name in the
-// zone, as a real zone does. It returns a resolver that asks only it, and
-// stops when the test ends.
+// DNS runs dnsmasq on a free loopback port as the only DNS server the
+// returned resolver asks: it answers with records, and NXDOMAIN for every
+// other name (so a resolv.conf search list cannot turn a missing record
+// into a refusal). It stops when the test ends.
 func DNS(t testing.TB, zone string, records ...SRV) *net.Resolver {
 	t.Helper()
 	bin := RequireProgram(t, "dnsmasq")
-	addr := fmt.Sprintf("127.0.0.1:%d", FreePort(t))
-	_, port, _ := net.SplitHostPort(addr)
+	var last string
+	for range 3 { // the free port may be taken before dnsmasq binds it
+		r, out, ok := startDNS(t, bin, zone, records)
+		if ok {
+			return r
+		}
+		last = out
+	}
+	t.Fatalf("dnsmasq did not start:\n%s", last)
+	return nil
+}
+
+// startDNS starts dnsmasq once; ok is false when it exited before it
+// answered, with its output.
+func startDNS(t testing.TB, bin, zone string, records []SRV) (r *net.Resolver, output string, ok bool) {
+	t.Helper()
+	port := FreePort(t)
 	args := []string{"--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv", "--no-hosts",
-		"--listen-address=127.0.0.1", "--bind-interfaces", "--port=" + port, "--pid-file=",
-		"--local=/" + zone + "/", "--log-queries", "--log-facility=-"}
-	for _, r := range records {
-		args = append(args, fmt.Sprintf("--srv-host=%s,%s,%d,%d,%d", r.Name, r.Target, r.Port, r.Priority, r.Weight))
+		"--listen-address=127.0.0.1", "--bind-interfaces", fmt.Sprintf("--port=%d", port), "--pid-file=",
+		"--local=/#/", "--log-queries", "--log-facility=-"}
+	for _, rec := range records {
+		args = append(args, fmt.Sprintf("--srv-host=%s,%s,%d,%d,%d", rec.Name, rec.Target, rec.Port, rec.Priority, rec.Weight))
 	}
 	var out lockedBuffer
 	cmd := exec.Command(bin, args...)
@@ -54,18 +69,19 @@ func DNS(t testing.TB, zone string, records ...SRV) *net.Resolver {
 			t.Logf("dnsmasq:\n%s", out.String())
 		}
 	})
-	r := Resolver(addr)
-	// Ready once it answers: NXDOMAIN for a name of the zone it has no record of.
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	r = Resolver(addr)
+	// Ready once it answers: NXDOMAIN for a name it has no record of.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		_, err := r.LookupTXT(context.Background(), "ready."+zone)
+		_, err := r.LookupTXT(context.Background(), "ready."+zone+".")
 		var dnsErr *net.DNSError
 		if errors.As(err, &dnsErr) && dnsErr.IsNotFound {
-			return r
+			return r, "", true
 		}
 		select {
 		case <-done:
-			t.Fatalf("dnsmasq exited:\n%s", out.String())
+			return nil, out.String(), false
 		default:
 		}
 		if time.Now().After(deadline) {
