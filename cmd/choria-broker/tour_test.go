@@ -12,8 +12,8 @@ import (
 )
 
 // runCLI runs choria-broker with args in this process until ctx ends.
-func runCLI(ctx context.Context, args ...string) (*lockedBuffer, chan error) {
-	out := &lockedBuffer{}
+func runCLI(ctx context.Context, args ...string) (*testutil.Buffer, chan error) {
+	out := &testutil.Buffer{}
 	cmd := rootCommand()
 	cmd.SetArgs(args)
 	cmd.SetOut(out)

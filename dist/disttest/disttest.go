@@ -5,7 +5,6 @@
 package disttest
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"os"
@@ -117,7 +116,7 @@ func IssueServer(t testing.TB, env *devenv.Env, name string) {
 // Process is a broker program started by a test.
 type Process struct {
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *testutil.Buffer
 	done chan struct{}
 	err  error
 }
@@ -126,7 +125,7 @@ type Process struct {
 // end of the test.
 func StartBroker(t testing.TB, config string) *Process {
 	t.Helper()
-	p := &Process{out: &syncBuffer{}, done: make(chan struct{})}
+	p := &Process{out: &testutil.Buffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(Binary(t), "run", "--config", config)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
@@ -208,21 +207,4 @@ func ReplaceLine(t testing.TB, text, prefix, line string) string {
 	}
 	t.Fatalf("no line starting with %q", prefix)
 	return ""
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -79,24 +78,6 @@ func run(t *testing.T, r *Runner) (stop func() error) {
 	return stop
 }
 
-// lockedBuffer collects a logger's output across goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // metrics scrapes the runner's monitoring port.
 func metrics(t *testing.T, r *Runner) string {
 	t.Helper()
@@ -155,7 +136,7 @@ func TestFederationBrokerAlone(t *testing.T) {
 	cfg.Security.FileCertificate, cfg.Security.FileKey, cfg.Security.FileCA = certFile, keyFile, env.PKI.CAFile()
 	cfg.StatsAddress, cfg.StatsPort = "127.0.0.1", testutil.FreePort(t)
 
-	var logs lockedBuffer
+	var logs testutil.Buffer
 	r, err := New(cfg, slog.New(slog.NewTextHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)

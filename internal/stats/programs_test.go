@@ -22,9 +22,8 @@ func startProgram(t *testing.T, path string, args ...string) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, path, args...)
-	out := &strings.Builder{}
-	cmd.Stdout, cmd.Stderr = &lockedWriter{b: out}, nil
-	cmd.Stderr = cmd.Stdout
+	out := &testutil.Buffer{}
+	cmd.Stdout, cmd.Stderr = out, out
 	cmd.WaitDelay = 5 * time.Second
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -33,7 +32,7 @@ func startProgram(t *testing.T, path string, args ...string) {
 		cancel()
 		_ = cmd.Wait()
 		if t.Failed() {
-			t.Logf("%s output:\n%s", filepath.Base(path), cmd.Stdout.(*lockedWriter).String())
+			t.Logf("%s output:\n%s", filepath.Base(path), out.String())
 		}
 	})
 }

@@ -1,13 +1,11 @@
 package testutil
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"os/exec"
-	"sync"
 	"testing"
 	"time"
 )
@@ -50,7 +48,7 @@ func startDNS(t testing.TB, bin, zone string, records []SRV) (r *net.Resolver, o
 	for _, rec := range records {
 		args = append(args, fmt.Sprintf("--srv-host=%s,%s,%d,%d,%d", rec.Name, rec.Target, rec.Port, rec.Priority, rec.Weight))
 	}
-	var out lockedBuffer
+	var out Buffer
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
@@ -97,21 +95,4 @@ func Resolver(addr string) *net.Resolver {
 		var d net.Dialer
 		return d.DialContext(ctx, network, addr)
 	}}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
