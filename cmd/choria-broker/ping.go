@@ -55,10 +55,11 @@ func pingCommand() *cobra.Command {
 					o.Expect = len(expected)
 				}
 			}
-			o.Servers, o.Cert, o.CA, o.Identity, o.Filter = creds.Servers, creds.Cert, creds.CA, creds.Identity, f
-			if o.Collective == "" && len(creds.Collectives) > 0 {
-				o.Collective = creds.Collectives[0]
+			if o.Expect < 0 {
+				return fmt.Errorf("--expect %d: give the number of nodes expected to reply, 0 or more", o.Expect)
 			}
+			creds.ApplyTo(&o)
+			o.Filter = f
 			res, err := fleet.Ping(cmd.Context(), o)
 			if err != nil {
 				return err
@@ -68,10 +69,11 @@ func pingCommand() *cobra.Command {
 	}
 	ff.register(cmd, "client")
 	fl := cmd.Flags()
-	fl.DurationVarP(&o.Timeout, "timeout", "t", 2*time.Second, "how long to collect replies")
+	o.Timeout = 2 * time.Second
+	fl.VarP(secondsFlag{&o.Timeout}, "timeout", "t", "how long to collect replies, and to retry a refused connection: seconds (5) or a duration (500ms)")
 	fl.IntVar(&o.Expect, "expect", 0, "stop once N nodes replied; exit 1 if fewer did")
 	fl.StringVar(&expectFile, "expect-file", "", "file of expected node names, one a line; lists who is missing")
-	fl.StringSliceVar(&o.Federations, "federations", nil, "publish through these federation clusters")
+	fl.StringSliceVar(&o.Federations, "federations", nil, "publish through these federation clusters (default: the configuration's plugin.choria.federation.collectives)")
 	fl.BoolVar(&o.RPC, "rpc", false, "then send rpcutil ping directly to every responder")
 	fl.StringVarP(&o.Collective, "target", "T", "", "collective to ping (default: the first in the configuration)")
 	fl.StringArrayVarP(&facts, "wf", "F", nil, "fact filter, e.g. country=de or cpus>=4")
@@ -119,6 +121,9 @@ func printPing(cmd *cobra.Command, res *fleet.PingResult, o fleet.PingOptions, e
 		}
 		fmt.Fprintf(out, "---- ping statistics ----\n%d replies  min: %s  avg: %s  p50: %s  p99: %s  max: %s  elapsed: %s\n",
 			sum.Count, ms(sum.Min), ms(sum.Avg), ms(sum.P50), ms(sum.P99), ms(sum.Max), res.Elapsed.Round(time.Millisecond))
+		if res.Sends > 1 {
+			fmt.Fprintf(out, "request sent %d times: repeated while expected nodes were missing\n", res.Sends)
+		}
 		if res.Duplicates+res.Invalid > 0 {
 			fmt.Fprintf(out, "%d duplicate and %d invalid replies ignored\n", res.Duplicates, res.Invalid)
 		}

@@ -79,6 +79,10 @@ type Network struct {
 type Federation struct {
 	Cluster         string   // plugin.choria.federation.cluster
 	MiddlewareHosts []string // plugin.choria.federation_middleware_hosts
+	// Collectives is plugin.choria.federation.collectives, a client's (and
+	// a server's) setting: set, it publishes through these federations and
+	// connects to MiddlewareHosts instead of plugin.choria.middleware_hosts.
+	Collectives []string
 }
 
 // Security holds the security provider settings.

@@ -113,7 +113,7 @@ var settings = []setting{
 	{name: "plugin.choria.network.stream.advisory_replicas", kind: kInt},
 	{name: "plugin.choria.network.stream.leader_election_ttl", kind: kDuration, def: "1m"},
 	{name: "plugin.choria.network.stream.manage_streams", kind: kBool, def: "true"},
-	{name: "plugin.choria.federation.collectives", kind: kList},
+	{name: "plugin.choria.federation.collectives", kind: kList, field: func(c *Config) any { return &c.Federation.Collectives }},
 	{name: "plugin.choria.randomize_middleware_hosts", kind: kBool},
 	// the Puppet CA: enrolment, and CRL refresh when the host is set
 	{name: "plugin.choria.puppetca_host", kind: kString, field: func(c *Config) any { return &c.Security.PuppetCAHost }},

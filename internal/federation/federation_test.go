@@ -1,6 +1,10 @@
 package federation
 
 import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -311,4 +315,35 @@ func TestRunStopsCleanly(t *testing.T) {
 		t.Error("a second Run did not fail")
 	}
 	goleak.VerifyNone(t, before)
+}
+
+// TestFederatedClientConfig: a Choria client.conf with
+// plugin.choria.federation.collectives and federation_middleware_hosts
+// makes ping federated with no flags, on the federation network only
+// (its plugin.choria.middleware_hosts names a broker that does not exist).
+func TestFederatedClientConfig(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, "alpha", "beta")
+	w.federate("alpha", nil)
+	w.federate("beta", nil)
+	na, nb := w.emulate("alpha", 20), w.emulate("beta", 30)
+
+	base, err := os.ReadFile(w.envs["fed"].ClientConf)
+	must(t, err)
+	conf := filepath.Join(t.TempDir(), "client.conf")
+	must(t, os.WriteFile(conf, []byte(string(base)+fmt.Sprintf(`
+plugin.choria.middleware_hosts = nats://collective.invalid:4222
+plugin.choria.federation.collectives = alpha, beta
+plugin.choria.federation_middleware_hosts = %s
+`, w.url("fed"))), 0o600))
+	c := w.credentials(conf, false)
+	if len(c.Federations) != 2 || len(c.Servers) != 1 || c.Servers[0] != w.url("fed") {
+		t.Fatalf("federations %v servers %v; want alpha,beta through %s", c.Federations, c.Servers, w.url("fed"))
+	}
+	o := fleet.PingOptions{Timeout: 20 * time.Second, Expect: 50}
+	c.ApplyTo(&o)
+	res, err := fleet.Ping(context.Background(), o)
+	must(t, err)
+	expectNames(t, res, na, nb)
+
 }

@@ -148,6 +148,9 @@ type nodeDialer struct {
 	last   net.Conn
 	dials  *atomic.Uint64
 	failed map[string]*atomic.Uint64
+	// lastErr is the latest failed dial's error: nats.go reports only
+	// "no servers available" when no dial of a first connection succeeded.
+	lastErr error
 }
 
 func (n *nodeDialer) Dial(network, address string) (net.Conn, error) {
@@ -161,6 +164,9 @@ func (n *nodeDialer) Dial(network, address string) (net.Conn, error) {
 	c, err := n.d.Dial(network, address)
 	if err != nil {
 		n.failed[dialCause(err)].Add(1)
+		n.mu.Lock()
+		n.lastErr = err
+		n.mu.Unlock()
 		return nil, err
 	}
 	n.mu.Lock()

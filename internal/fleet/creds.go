@@ -18,13 +18,17 @@ import (
 // Credentials are what a fleet tool connects and signs with, read from a
 // Choria client or server configuration.
 type Credentials struct {
-	Servers             []string
-	Cert                *pki.KeyPair // client: the signing certificate
-	NodeCerts           []*pki.KeyPair
-	CA                  []*x509.Certificate
-	Trust               *pki.Trust
-	Identity            string
-	Collectives         []string
+	Servers     []string
+	Cert        *pki.KeyPair // client: the signing certificate
+	NodeCerts   []*pki.KeyPair
+	CA          []*x509.Certificate
+	Trust       *pki.Trust
+	Identity    string
+	Collectives []string
+	// Federations are the federation collectives a federated client
+	// publishes through (plugin.choria.federation.collectives or
+	// CHORIA_FED_COLLECTIVE); set, Servers are the federation's brokers.
+	Federations         []string
 	Allowed, Privileged []string
 }
 
@@ -52,7 +56,13 @@ func LoadCredentials(cfg *config.Config, nodes bool) (*Credentials, error) {
 		Allowed:     cfg.Security.CertnameWhitelist,
 		Privileged:  cfg.Security.PrivilegedUsers,
 	}
-	if len(c.Servers) == 0 {
+	c.Federations = federationCollectives(cfg)
+	switch {
+	case len(c.Federations) > 0:
+		// A federated client talks to the federation network only; Choria
+		// has no puppet:4222 fallback there.
+		c.Servers = ServerURLs(cfg.Federation.MiddlewareHosts)
+	case len(c.Servers) == 0:
 		c.Servers = []string{"nats://puppet:4222"} // Choria's default without SRV
 	}
 	files := pki.ResolveFiles(cfg)
@@ -84,6 +94,35 @@ func LoadCredentials(cfg *config.Config, nodes bool) (*Credentials, error) {
 		c.Identity = kp.Leaf().Subject.CommonName
 	}
 	return c, nil
+}
+
+// federationCollectives is what makes a Choria client federated, as
+// go-choria reads it: CHORIA_FED_COLLECTIVE (comma separated) before
+// plugin.choria.federation.collectives.
+func federationCollectives(cfg *config.Config) []string {
+	env := os.Getenv("CHORIA_FED_COLLECTIVE")
+	if env == "" {
+		return cfg.Federation.Collectives
+	}
+	var out []string
+	for _, f := range strings.Split(env, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// ApplyTo fills what a ping connects and signs with from the credentials;
+// federations only when o names none.
+func (c *Credentials) ApplyTo(o *PingOptions) {
+	o.Servers, o.Cert, o.CA, o.Identity = c.Servers, c.Cert, c.CA, c.Identity
+	if o.Collective == "" && len(c.Collectives) > 0 {
+		o.Collective = c.Collectives[0]
+	}
+	if len(o.Federations) == 0 {
+		o.Federations = c.Federations
+	}
 }
 
 // nodeCertsIn loads every usable node certificate of a Puppet ssldir: one

@@ -87,8 +87,8 @@ func NewEmulator(o EmulatorOptions) (*Emulator, error) {
 	if o.IdentityPattern == "" {
 		o.IdentityPattern = "emulated-%d.example.net"
 	}
-	if fmt.Sprintf(o.IdentityPattern, 1) == fmt.Sprintf(o.IdentityPattern, 2) {
-		return nil, fmt.Errorf("identity pattern %q must contain %%d so that nodes get distinct names", o.IdentityPattern)
+	if err := CheckIdentityPattern(o.IdentityPattern); err != nil {
+		return nil, err
 	}
 	if len(o.Collectives) == 0 {
 		o.Collectives = []string{"mcollective"}
@@ -178,9 +178,9 @@ func (e *Emulator) Run(ctx context.Context) error {
 
 func (e *Emulator) connect(ctx context.Context, n *node, kp *pki.KeyPair) error {
 	opts := ConnOptions(n.identity, TLSConfig(kp, e.opts.CA),
-		nats.DisconnectErrHandler(func(*nats.Conn, error) { e.connected.Add(-1) }),
+		nats.DisconnectErrHandler(func(*nats.Conn, error) { e.setUp(n, false) }),
 		nats.ReconnectHandler(func(*nats.Conn) {
-			e.connected.Add(1)
+			e.setUp(n, true)
 			e.reconnects.Add(1)
 		}),
 		nats.SetCustomDialer(&nodeDialer{d: net.Dialer{Timeout: ConnectTimeout}, dials: &e.dials, failed: e.dialFailed}),
@@ -208,8 +208,21 @@ func (e *Emulator) connect(ctx context.Context, n *node, kp *pki.KeyPair) error 
 	e.subMu.Lock()
 	n.nc = nc
 	e.subMu.Unlock()
-	e.connected.Add(1)
+	e.setUp(n, true)
 	return nil
+}
+
+// setUp counts a node in or out of the connected total on a change only:
+// nats.go reports a disconnect when a connection that never finished
+// subscribing is closed, and counting that made the total negative.
+func (e *Emulator) setUp(n *node, up bool) {
+	if n.up.CompareAndSwap(!up, up) {
+		if up {
+			e.connected.Add(1)
+		} else {
+			e.connected.Add(-1)
+		}
+	}
 }
 
 func (e *Emulator) work(ctx context.Context) {

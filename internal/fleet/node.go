@@ -3,6 +3,8 @@ package fleet
 import (
 	"fmt"
 	"slices"
+	"strings"
+	"sync/atomic"
 
 	"github.com/nats-io/nats.go"
 
@@ -19,6 +21,7 @@ type node struct {
 	match       *filter.Node
 
 	nc *nats.Conn
+	up atomic.Bool // counted as connected
 }
 
 func (n *node) hasAgent(a string) bool {
@@ -27,6 +30,38 @@ func (n *node) hasAgent(a string) bool {
 }
 
 func (n *node) hasCollective(c string) bool { return slices.Contains(n.collectives, c) }
+
+// CheckIdentityPattern accepts an emulated node name pattern with exactly
+// one %d (flags and width allowed, %% for a percent sign) whose names are
+// valid NATS subject tokens, as node subjects need.
+func CheckIdentityPattern(p string) error {
+	verbs := 0
+	for i := 0; i < len(p); i++ {
+		if p[i] != '%' {
+			continue
+		}
+		j := i + 1
+		for j < len(p) && strings.IndexByte("+-# 0123456789", p[j]) >= 0 {
+			j++
+		}
+		switch {
+		case j < len(p) && p[j] == '%' && j == i+1:
+		case j < len(p) && p[j] == 'd':
+			verbs++
+		default:
+			return fmt.Errorf("--identity %q: only %%d (the node number) and %%%% may follow %%; give one %%d, e.g. 'web-%%d.example.net'", p)
+		}
+		i = j
+	}
+	if verbs != 1 {
+		return fmt.Errorf("--identity %q: needs exactly one %%d (the node number) so that every node gets its own name, e.g. 'web-%%d.example.net'; it has %d", p, verbs)
+	}
+	name := fmt.Sprintf(p, 0)
+	if strings.ContainsAny(name, " \t\r\n*>") || strings.HasPrefix(name, ".") || strings.HasSuffix(name, ".") || strings.Contains(name, "..") {
+		return fmt.Errorf("--identity %q: names like %q cannot be NATS subject tokens (no spaces, '*', '>', empty parts)", p, name)
+	}
+	return nil
+}
 
 var (
 	countries = []string{"de", "uk", "us", "za", "nl"}

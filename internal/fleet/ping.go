@@ -5,7 +5,6 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"slices"
 	"sort"
 	"strings"
@@ -21,16 +20,22 @@ import (
 
 // PingOptions configure a fleet ping.
 type PingOptions struct {
-	Servers     []string
-	Cert        *pki.KeyPair // the client certificate, RSA
-	CA          []*x509.Certificate
-	Identity    string // senderid; default the certname
-	Collective  string // default mcollective
-	Filter      *filter.Filter
-	Timeout     time.Duration // collection window from the publish, default 2 s
-	Expect      int           // stop once this many replied; 0 waits for the timeout
-	Federations []string      // publish through these federation clusters
-	RPC         bool          // then rpcutil ping every responder directly
+	Servers    []string
+	Cert       *pki.KeyPair // the client certificate, RSA
+	CA         []*x509.Certificate
+	Identity   string // senderid; default the certname
+	Collective string // default mcollective
+	Filter     *filter.Filter
+	Timeout    time.Duration // collection window from the publish, default 2 s
+	// ConnectTimeout is how long a refused or failed first connection is
+	// retried; default the Timeout (at least 2 s).
+	ConnectTimeout time.Duration
+	// Expect stops once this many replied; 0 waits for the timeout. While
+	// fewer replied and replies have stopped coming, the request is sent
+	// again: nodes that were reconnecting when it first left get it too.
+	Expect      int
+	Federations []string // publish through these federation clusters
+	RPC         bool     // then rpcutil ping every responder directly
 }
 
 // Response is one node's answer.
@@ -48,6 +53,7 @@ type PingResult struct {
 	Responses  []Response    `json:"responses"` // in arrival order
 	Duplicates int           `json:"duplicates"`
 	Invalid    int           `json:"invalid"`
+	Sends      int           `json:"sends"` // times the discovery request was published
 	Elapsed    time.Duration `json:"elapsed_ns"`
 	RPCMissing []string      `json:"rpc_missing,omitempty"`
 }
@@ -120,35 +126,59 @@ func Ping(ctx context.Context, o PingOptions) (*PingResult, error) {
 		o.Filter = filter.New()
 	}
 	if len(o.Servers) == 0 {
-		return nil, errors.New("no broker URL: give --server, --config with plugin.choria.middleware_hosts, or --dev")
+		return nil, errors.New("no broker URL: give --server, --config with plugin.choria.middleware_hosts (plugin.choria.federation_middleware_hosts for a federated client), or --dev")
 	}
 	signer, err := protocol.NewSigner(o.Cert, o.Identity)
 	if err != nil {
 		return nil, err
 	}
-	nc, err := nats.Connect(strings.Join(o.Servers, ","), ConnOptions(signer.CallerID(), TLSConfig(o.Cert, o.CA), nats.PingInterval(30*time.Second), nats.MaxReconnects(5))...)
-	if err != nil {
-		return nil, fmt.Errorf("cannot connect to %s: %w", strings.Join(o.Servers, ","), err)
+	limit := o.ConnectTimeout
+	if limit <= 0 {
+		limit = max(o.Timeout, ConnectTimeout)
 	}
-	defer nc.Close()
-
-	t, req, err := signer.NewRequest(protocol.RequestSpec{Agent: "discovery", Collective: o.Collective, Payload: []byte("ping"), Base64: true, Filter: o.Filter})
+	nc, err := ConnectClient(ctx, o.Servers, limit, ConnOptions(signer.CallerID(), TLSConfig(o.Cert, o.CA), nats.PingInterval(30*time.Second), nats.MaxReconnects(5)))
 	if err != nil {
 		return nil, err
 	}
+	defer nc.Close()
+
+	spec := protocol.RequestSpec{Agent: "discovery", Collective: o.Collective, Payload: []byte("ping"), Base64: true, Filter: o.Filter}
+	t, req, err := signer.NewRequest(spec)
+	if err != nil {
+		return nil, err
+	}
+	spec.RequestID = req.Envelope.RequestID
 	res := &PingResult{RequestID: req.Envelope.RequestID}
-	start := time.Now()
+	var start time.Time
 	collect := newCollector(o.Expect, func(name string, _ []byte) {
 		res.Responses = append(res.Responses, Response{Name: name, Time: time.Since(start)})
 	})
 	if err := subscribeReplies(nc, t.Headers.ReplyTo, collect); err != nil {
 		return nil, err
 	}
+	targets := []string{protocol.BroadcastSubject(o.Collective, "discovery")}
 	start = time.Now()
-	if err := publishRequest(nc, t, signer.Identity, []string{protocol.BroadcastSubject(o.Collective, "discovery")}, o.Federations); err != nil {
+	if err := publishRequest(nc, t, signer.Identity, targets, o.Federations); err != nil {
 		return nil, err
 	}
-	collect.wait(ctx, o.Timeout)
+	res.Sends = 1
+	if o.Expect > 0 {
+		// Sent again with the same ID and a fresh time (so the TTL holds):
+		// nodes that already replied answer again and count as duplicates.
+		resend := func() error {
+			t, _, err := signer.NewRequest(spec)
+			if err != nil {
+				return err
+			}
+			res.Sends++
+			return publishRequest(nc, t, signer.Identity, targets, o.Federations)
+		}
+		if err := collect.waitResending(ctx, o.Timeout, resendQuiet, resend); err != nil {
+			return nil, err
+		}
+	} else {
+		collect.wait(ctx, o.Timeout)
+	}
 	res.Elapsed = time.Since(start)
 	res.Duplicates, res.Invalid = collect.counts()
 
@@ -313,6 +343,51 @@ func (c *collector) wait(ctx context.Context, window time.Duration) {
 	case <-timer.C:
 	case <-ctx.Done():
 	}
+	c.close()
+}
+
+// resendQuiet is how long replies must have stopped before a request that
+// still misses expected nodes is sent again; it doubles after each send.
+const resendQuiet = time.Second
+
+// waitResending waits as wait does, and calls resend whenever no new reply
+// came for quiet (doubling after each), until the window ends.
+func (c *collector) waitResending(ctx context.Context, window, quiet time.Duration, resend func() error) error {
+	defer c.close()
+	end := time.Now().Add(window)
+	tick := time.NewTicker(quiet / 10)
+	defer tick.Stop()
+	lastCount, lastChange := 0, time.Now()
+	for {
+		select {
+		case <-c.done:
+			return nil
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		now := time.Now()
+		if !now.Before(end) {
+			return nil
+		}
+		c.mu.Lock()
+		n := len(c.seen)
+		c.mu.Unlock()
+		if n != lastCount {
+			lastCount, lastChange = n, now
+			continue
+		}
+		if now.Sub(lastChange) >= quiet {
+			if err := resend(); err != nil {
+				return err
+			}
+			lastChange = now
+			quiet *= 2
+		}
+	}
+}
+
+func (c *collector) close() {
 	if c.sub != nil {
 		c.sub.Unsubscribe()
 	}
