@@ -45,6 +45,10 @@ func runConfig(parent context.Context, path string) error {
 	if err != nil {
 		return err
 	}
+	// runner.New refuses these too; here it happens before anything else.
+	if err := cfg.Refused(); err != nil {
+		return err
+	}
 	log, err := logging.New(cfg.LogFile, cfg.LogLevel)
 	if err != nil {
 		return err
