@@ -197,3 +197,19 @@ func TestReadmeNotSupported(t *testing.T) {
 		t.Errorf("README table differs from the settings table; it should read:\n%s", b.String())
 	}
 }
+
+// The support column is consistent: a key with a field is used, so it is
+// implemented; every other class says why.
+func TestSupportTable(t *testing.T) {
+	for i := range settings {
+		s := &settings[i]
+		switch {
+		case s.support == implemented && s.about != "":
+			t.Errorf("%s: implemented, but about is %q", s.name, s.about)
+		case s.support != implemented && (s.about == "" || s.field != nil || s.derive != nil):
+			t.Errorf("%s: unsupported needs about and no field", s.name)
+		case isFamily(s.name) && s.support == implemented:
+			t.Errorf("%s: a family is only for keys we do not implement", s.name)
+		}
+	}
+}
