@@ -45,6 +45,10 @@ func runConfig(parent context.Context, path string) error {
 	if err != nil {
 		return err
 	}
+	// runner.New refuses these too; here it happens before anything else.
+	if err := cfg.Refused(); err != nil {
+		return err
+	}
 	log, err := logging.New(cfg.LogFile, cfg.LogLevel)
 	if err != nil {
 		return err
@@ -95,8 +99,14 @@ func reload(path string, log *logging.Logger, r *runner.Runner) {
 	}
 	if cfg, err := config.Load(path); err != nil {
 		log.Error("SIGHUP: configuration not reloaded", "error", err)
-	} else if err := log.SetLevel(cfg.LogLevel); err != nil {
-		log.Error("SIGHUP: log level not changed", "error", err)
+	} else {
+		if err := log.SetLevel(cfg.LogLevel); err != nil {
+			log.Error("SIGHUP: log level not changed", "error", err)
+		}
+		// Only the log level changes now; say so before a restart refuses.
+		if err := cfg.Refused(); err != nil {
+			log.Error("SIGHUP: the next start will refuse this configuration", "error", err)
+		}
 	}
 	r.Reload()
 }

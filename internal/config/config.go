@@ -43,6 +43,15 @@ type Config struct {
 	// Warnings are problems that do not stop the broker, such as a
 	// misspelt key; each names file and line.
 	Warnings []string
+
+	// Unsupported are settings the files set that the broker accepts but
+	// does not act on: go-choria features not built yet, which run and
+	// preflight refuse (Refused), and harmless ones they warn about
+	// (Ignored). Loading never fails on them.
+	Unsupported []Unsupported
+	// Unknown names, with file and line, keys that are neither known nor
+	// a likely misspelling: a plugin's, or a mistake preflight points out.
+	Unknown []string
 }
 
 // Network holds plugin.choria.network.* settings of the network broker.

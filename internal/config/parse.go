@@ -104,10 +104,13 @@ func (p *parser) parseFile(file string, data []byte, prefix string) {
 
 // apply stores one key = value; Raw keeps only values that were accepted.
 func (p *parser) apply(file string, line int, key, value string) {
-	s := known[key]
+	s := lookup(key)
 	if s == nil {
 		if w := misspelling(file, line, key); w != nil {
 			p.warns = append(p.warns, w)
+		} else {
+			p.c.Unknown = append(p.c.Unknown, (&Error{File: file, Line: line, Key: key,
+				Msg: "unknown setting, kept for plugins; this broker does not use it"}).Error())
 		}
 		p.c.Raw[key] = value
 		return
@@ -121,6 +124,9 @@ func (p *parser) apply(file string, line int, key, value string) {
 	delete(p.failed, key) // a later good line fixes an earlier bad one
 	if s.field != nil {
 		s.set(p.c, v)
+	}
+	if s.support != implemented {
+		p.noteUnsupported(file, line, key, s, v)
 	}
 	p.c.Raw[key] = value
 }

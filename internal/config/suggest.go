@@ -25,6 +25,9 @@ func closestKey(key string) string {
 	best, bestDist := "", 3
 	for i := range settings {
 		name := settings[i].name
+		if isFamily(name) {
+			continue
+		}
 		if normalizeKey(name) == norm {
 			return name
 		}

@@ -11,6 +11,35 @@ func TestConfigKeys(t *testing.T) {
 	cfg := parse(t, "identity = b.example.net\nplugin.choria.network.client_prot = 4222\n")
 	r := one(t, configKeys{}, hostEnv(t, "tuned", cfg))
 	expect(t, r, Warn, "plugin.choria.network.client_port")
+
+	// An unknown key that resembles no known one is still pointed out.
+	cfg = parse(t, "identity = b.example.net\nfoo.bar = 1\n")
+	expect(t, one(t, configKeys{}, hostEnv(t, "tuned", cfg)), Warn, "broker.conf:2: foo.bar: unknown setting")
+}
+
+// A go-choria feature this broker lacks fails preflight, naming key and
+// file:line; a harmless go-choria key is a warning.
+func TestConfigKeysUnsupported(t *testing.T) {
+	t.Parallel()
+	cfg := parse(t, `identity = b.example.net
+plugin.choria.network.stream.store = /var/lib/choria
+rpcaudit = true
+plugin.choria.network.leafnode_remote.hub.url = hub.example.net:7422
+plugin.choria.network.system_account = SYSTEM
+plugin.choria.network.pprof_port = 6060
+`)
+	rs := run(t, configKeys{}, hostEnv(t, "tuned", cfg))
+	if len(rs) != 4 {
+		t.Fatalf("want 4 results, got %+v", rs)
+	}
+	r := item(t, rs, "plugin.choria.network.stream.store")
+	expect(t, r, Fail, "broker.conf:2: plugin.choria.network.stream.store: not supported yet: Choria Streams")
+	if !strings.Contains(r.Fix, "remove the setting, or keep go-choria's broker") {
+		t.Errorf("fix %q", r.Fix)
+	}
+	expect(t, item(t, rs, "plugin.choria.network.leafnode_remote.hub.url"), Fail, "broker.conf:4: plugin.choria.network.leafnode_remote.hub.url: not supported yet: leafnodes")
+	expect(t, item(t, rs, "rpcaudit"), Warn, "broker.conf:3: rpcaudit: a setting of the Choria server or client")
+	expect(t, item(t, rs, "plugin.choria.network.system_account"), Warn, "broker.conf:5: plugin.choria.network.system_account: obsolete")
 }
 
 func TestConfigConflicts(t *testing.T) {

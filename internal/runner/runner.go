@@ -30,7 +30,15 @@ type Runner struct {
 }
 
 // New builds every part the configuration enables, checking each.
+// go-choria settings the broker does not implement yet stop it here, so
+// that a feature is never silently missing; harmless ones are logged.
 func New(cfg *config.Config, log *slog.Logger) (*Runner, error) {
+	if err := cfg.Refused(); err != nil {
+		return nil, err
+	}
+	for _, w := range cfg.Ignored() {
+		log.Warn(w)
+	}
 	if !cfg.BrokerNetwork && !cfg.BrokerFederation {
 		return nil, errors.New("nothing to run: set plugin.choria.broker_network = true for the network broker, plugin.choria.broker_federation = true for the federation broker, or both")
 	}
