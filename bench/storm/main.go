@@ -42,6 +42,7 @@ type options struct {
 	brokerKeys  []string
 	roles       []string
 	keep        bool
+	stormPing   bool
 }
 
 func main() {
@@ -61,6 +62,7 @@ func main() {
 	flag.StringVar(&keys, "broker-keys", "rsa", "broker certificate keys to compare: rsa (the fleet's size), ec (ECDSA P-256), or rsa,ec")
 	var roles string
 	flag.StringVar(&roles, "roles", "on", "choria-broker's per-role permissions: on (the default), off (plugin.choria.network.roles = false, unrestricted as go-choria's x509 brokers), or on,off")
+	flag.BoolVar(&o.stormPing, "storm-ping", false, "at each storm, also start `ping --expect N --timeout 60` as the broker restarts, as an operator checking the fleet would, and report what it got")
 	flag.BoolVar(&o.keep, "keep", false, "keep the working directory (broker and fleet logs) and print where it is")
 	flag.Parse()
 	for _, s := range strings.Split(nodes, ",") {
@@ -113,7 +115,15 @@ type result struct {
 	recoveries                        []time.Duration // < 0: not back within the bound
 	notBack                           []int
 	timeline                          []point // first storm
+	stormPings                        []stormPing
 	err                               error
+}
+
+// stormPing is what a ping started with a storm got.
+type stormPing struct {
+	count int
+	took  time.Duration
+	err   error
 }
 
 // settle is how long after the connect memory is read.
@@ -439,6 +449,14 @@ func measure(o options, dir, bin, stock string, p *benchPKI, s setup) *result {
 		stopAt := time.Now()
 		broker.Stop()
 		t0 := time.Now()
+		var pinged chan stormPing
+		if o.stormPing {
+			pinged = make(chan stormPing, 1)
+			go func() {
+				count, _, _, err := ping(bin, clientConf, s.nodes, 60*time.Second)
+				pinged <- stormPing{count, time.Since(t0), err}
+			}()
+		}
 		if broker, err = startBroker(i + 1); err != nil {
 			r.err = err
 			return r
@@ -450,6 +468,11 @@ func measure(o options, dir, bin, stock string, p *benchPKI, s setup) *result {
 		}
 		r.recoveries, r.notBack = append(r.recoveries, rec), append(r.notBack, s.nodes-back)
 		fmt.Fprintf(os.Stderr, "   storm %d: %s (%d not back)\n", i+1, fmtRecovery(rec, o.bound), s.nodes-back)
+		if pinged != nil {
+			sp := <-pinged
+			r.stormPings = append(r.stormPings, sp)
+			fmt.Fprintf(os.Stderr, "   storm %d: ping started with it: %d/%d replies, done after %s (error: %v)\n", i+1, sp.count, s.nodes, sp.took.Round(100*time.Millisecond), sp.err)
+		}
 		if rec < 0 {
 			break // the fleet is not whole; later storms would measure something else
 		}
@@ -533,6 +556,20 @@ func markdown(o options, results []*result) string {
 			strings.Join(each, ", "), medText, notBack)
 	}
 	b.WriteString("\n")
+	if o.stormPing {
+		b.WriteString("Ping started as the broker restarted (`ping --expect N --timeout 60`: it retries its connection while the broker sheds handshakes, and sends the request again while nodes are missing):\n\n")
+		b.WriteString("| broker | nodes | storm | replies | done after | error |\n|---|---:|---:|---:|---:|---|\n")
+		for _, r := range results {
+			for i, sp := range r.stormPings {
+				e := "–"
+				if sp.err != nil {
+					e = sp.err.Error()
+				}
+				fmt.Fprintf(&b, "| %s | %d | %d | %d | %s | %s |\n", r.name(), r.nodes, i+1, sp.count, sp.took.Round(100*time.Millisecond), e)
+			}
+		}
+		b.WriteString("\n")
+	}
 	return b.String()
 }
 
