@@ -20,6 +20,7 @@ func emulateCommand() *cobra.Command {
 	var ff fleetFlags
 	var o fleet.EmulatorOptions
 	var collectives, agents []string
+	var sharedCerts bool
 	cmd := &cobra.Command{
 		Use:   "emulate",
 		Short: "Run many emulated Choria servers that answer discovery and rpcutil",
@@ -27,15 +28,21 @@ func emulateCommand() *cobra.Command {
 subscribed exactly as go-choria servers are, verifying every request (unless
 --insecure) and answering discovery pings and rpcutil ping, collective_info,
 inventory and get_fact. Node certificates come from the configuration's Puppet
-ssldir (every node certificate there, shared round robin) or the file provider.`,
+ssldir: where it keeps its CA's key (choria-broker dev's does), each node gets a
+certificate of its own name; otherwise every node certificate there is shared
+round robin. Or from the file provider.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			creds, err := ff.credentials(true)
 			if err != nil {
 				return err
 			}
-			o.Servers, o.Certs, o.CA, o.Trust = creds.Servers, creds.NodeCerts, creds.CA, creds.Trust
-			o.Allowed, o.Privileged = creds.Allowed, creds.Privileged
+			base := creds.EmulatorOptions(o.Nodes)
+			base.IdentityPattern, base.Insecure, base.ConnectConcurrency = o.IdentityPattern, o.Insecure, o.ConnectConcurrency
+			if sharedCerts {
+				base.IssueCA = nil
+			}
+			o = base
 			o.Collectives, o.Agents = collectives, agents
 			if len(o.Collectives) == 0 {
 				o.Collectives = creds.Collectives
@@ -52,8 +59,12 @@ ssldir (every node certificate there, shared round robin) or the file provider.`
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			fmt.Fprintf(out, "emulating %d nodes (%s … %s) in %v against %s with %d certificates\n",
-				o.Nodes, e.Identities()[0], e.Identities()[o.Nodes-1], o.Collectives, strings.Join(o.Servers, ","), len(o.Certs))
+			certs := fmt.Sprintf("%d shared certificates", len(o.Certs))
+			if o.IssueCA != nil {
+				certs = "a certificate of its own name for each node"
+			}
+			fmt.Fprintf(out, "emulating %d nodes (%s … %s) in %v against %s with %s\n",
+				o.Nodes, e.Identities()[0], e.Identities()[o.Nodes-1], o.Collectives, strings.Join(o.Servers, ","), certs)
 			done := make(chan struct{})
 			go func() {
 				defer close(done)
@@ -72,6 +83,7 @@ ssldir (every node certificate there, shared round robin) or the file provider.`
 	cmd.Flags().StringSliceVar(&agents, "agents", nil, "extra emulated agents (action generate) beside discovery and rpcutil")
 	cmd.Flags().BoolVar(&o.Insecure, "insecure", false, "do not verify request signatures and certificates")
 	cmd.Flags().IntVar(&o.ConnectConcurrency, "connect-concurrency", 100, "first connections in flight at once")
+	cmd.Flags().BoolVar(&sharedCerts, "shared-certificates", false, "share the ssldir's node certificates round robin even when its CA key is there to give each node its own (the broker's node role then refuses each node's direct subject)")
 	return cmd
 }
 

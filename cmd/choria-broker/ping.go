@@ -122,7 +122,7 @@ func printPing(cmd *cobra.Command, res *fleet.PingResult, o fleet.PingOptions, e
 		fmt.Fprintf(out, "---- ping statistics ----\n%d replies  min: %s  avg: %s  p50: %s  p99: %s  max: %s  elapsed: %s\n",
 			sum.Count, ms(sum.Min), ms(sum.Avg), ms(sum.P50), ms(sum.P99), ms(sum.Max), res.Elapsed.Round(time.Millisecond))
 		if res.Sends > 1 {
-			fmt.Fprintf(out, "request sent %d times: repeated while expected nodes were missing\n", res.Sends)
+			fmt.Fprintf(out, "request sent %d times while expected nodes were missing; %d answers from nodes that had answered ignored\n", res.Sends, res.Repeats)
 		}
 		if res.Duplicates+res.Invalid > 0 {
 			fmt.Fprintf(out, "%d duplicate and %d invalid replies ignored\n", res.Duplicates, res.Invalid)

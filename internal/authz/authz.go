@@ -179,10 +179,15 @@ func Permissions(role Role, names []string) *server.Permissions {
 			Subscribe: &server.SubjectPermission{Allow: []string{"choria.federation.*.federation", "choria.federation.*.collective"}},
 		}
 	case Node:
-		// Its own request/reply inbox, md5 form only: every entry costs
-		// memory in each of 50 000 connections, and servers under FIPS
-		// are not known to use one.
-		subs := []string{"*.broadcast.agent.>", "*.broadcast.service.>", "*.node.>"}
+		// Broadcasts, and only its own direct subject: reading other
+		// nodes' requests would let it replay a client's signed request
+		// elsewhere within its TTL. Its own request/reply inbox, md5 form
+		// only: every entry costs memory in each of 50 000 connections,
+		// and servers under FIPS are not known to use one.
+		subs := []string{"*.broadcast.agent.>", "*.broadcast.service.>"}
+		for _, n := range names {
+			subs = append(subs, "*.node."+n)
+		}
 		for _, n := range names {
 			subs = append(subs, ReplyPrefixes(n)[0])
 		}

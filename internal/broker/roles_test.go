@@ -104,6 +104,11 @@ func TestRolesMatrix(t *testing.T) {
 		{"subscribe others' replies", false, func(string) string { return replySubject("other.mcollective") + ".>" }, all()},
 		{"subscribe all replies", false, func(string) string { return "mcollective.reply.>" }, all()},
 		{"subscribe broadcasts", false, func(string) string { return "mcollective.broadcast.agent.rpcutil" }, all(authz.Node)},
+		{"subscribe own direct requests", false, func(own string) string { return "mcollective.node." + own }, all(authz.Node)},
+		// Reading another node's requests would let a node replay a
+		// client's signed request elsewhere within its TTL.
+		{"subscribe other nodes' direct requests", false, func(string) string { return "mcollective.node.node2.example.net" }, all()},
+		{"subscribe every direct request", false, func(string) string { return "mcollective.node.>" }, all()},
 		{"publish registration", true, func(string) string { return "mcollective.broadcast.agent.registration" }, all(authz.Node, authz.Client, authz.Federation)},
 		{"publish federation request", true, func(string) string { return "choria.federation.a.federation" }, all(authz.Client)},
 		{"subscribe federation requests", false, func(string) string { return "choria.federation.a.federation" }, all(authz.Federation)},

@@ -213,11 +213,13 @@ func TestDropsAreCounted(t *testing.T) {
 		{"fed", wrap(`{"reply-to":"leak.r"}`), requests, NotFederated, 1},
 		{"fed", wrap(`{"reply-to":"leak.r","federation":{"req":"x"}}`), requests, NoTargets, 1},
 		{"fed", wrap(`{"federation":{"req":"x","target":["leak.t"]}}`), requests, NoReplyTo, 1},
-		{"fed", wrap(`{"reply-to":"leak.r","federation":{"req":"x","target":["leak.>","leak *"]}}`), requests, BadSubject, 2},
+		{"fed", wrap(`{"reply-to":"leak.reply.h.r","federation":{"req":"x","target":["leak.>","leak *"]}}`), requests, BadSubject, 2},
+		{"fed", wrap(`{"reply-to":"leak.reply.h.r","federation":{"req":"x","target":["leak.t"]}}`), requests, Misdirected, 1},
 		{"a", []byte(`{"protocol":"choria:transport:1"`), replies, MalformedJSON, 1},
 		{"a", wrap(`{"mc_sender":"n","reply-to":"leak.r"}`), replies, NotFederated, 1},
 		{"a", wrap(`{"mc_sender":"n","federation":{"req":"x"}}`), replies, NoReplyTo, 1},
 		{"a", wrap(`{"mc_sender":"n","federation":{"req":"x","reply-to":"leak.*"}}`), replies, BadSubject, 1},
+		{"a", wrap(`{"mc_sender":"n","federation":{"req":"x","reply-to":"leak.broadcast.agent.rpcutil"}}`), replies, Misdirected, 1},
 	} {
 		spy, subject := fedSpy, protocol.FederationSubject("a")
 		if c.on == "a" {

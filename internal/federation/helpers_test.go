@@ -186,10 +186,9 @@ func (w *world) start(cfg *config.Config, lookup srvLookup, mod func(*tuning)) *
 func (w *world) emulate(cluster string, n int) *fleet.Emulator {
 	w.t.Helper()
 	c := w.server
-	e, err := fleet.NewEmulator(fleet.EmulatorOptions{
-		Servers: []string{w.url(cluster)}, Nodes: n, IdentityPattern: cluster + "-node%d.example.net",
-		Certs: c.NodeCerts, CA: c.CA, Trust: c.Trust, Allowed: c.Allowed, Privileged: c.Privileged,
-	})
+	o := c.EmulatorOptions(n)
+	o.Servers, o.IdentityPattern, o.Collectives = []string{w.url(cluster)}, cluster+"-node%d.example.net", nil
+	e, err := fleet.NewEmulator(o)
 	if err != nil {
 		w.t.Fatal(err)
 	}

@@ -21,13 +21,18 @@ const (
 	NoTargets       Reason = "no_targets"       // a request without federation.target
 	NoReplyTo       Reason = "no_reply_to"      // a request without reply-to, a reply without federation.reply-to
 	BadSubject      Reason = "bad_subject"      // a target that is not a subject one can publish to
+	// Misdirected is a request to a subject that is not a request subject,
+	// a request whose reply-to is not a reply subject, or a reply to a
+	// subject that is not a reply subject: a way to replay a client's
+	// signed request to the whole fleet, never something Choria sends.
+	Misdirected Reason = "misdirected"
 	QueueFull       Reason = "queue_full"       // the egest side is slower than the ingest side
 	SlowConsumer    Reason = "slow_consumer"    // the NATS client's own buffer overflowed
 	PublishFailed   Reason = "publish_failed"   // the egest side is down, or the message too big
 )
 
 // Reasons lists every reason, so that every counter exists from the start.
-var Reasons = []Reason{MalformedJSON, UnknownProtocol, SchemaViolation, NotFederated, NoTargets, NoReplyTo, BadSubject, QueueFull, SlowConsumer, PublishFailed}
+var Reasons = []Reason{MalformedJSON, UnknownProtocol, SchemaViolation, NotFederated, NoTargets, NoReplyTo, BadSubject, Misdirected, QueueFull, SlowConsumer, PublishFailed}
 
 // direction is one of the two pipelines: requests from the federation to
 // the collective, replies back.
@@ -35,11 +40,13 @@ type direction struct {
 	name        string // request or reply, the label of the drop counter
 	transformer string // the worker's name in metrics and seen-by hops
 	rewrite     func(t *protocol.Transport, cluster string) ([]string, Reason)
+	// allowed is the kind of subject this direction may publish to.
+	allowed func(subject string) bool
 }
 
 var (
-	requests = direction{name: "request", transformer: "choria_request_transformer", rewrite: rewriteRequest}
-	replies  = direction{name: "reply", transformer: "choria_reply_transformer", rewrite: rewriteReply}
+	requests = direction{name: "request", transformer: "choria_request_transformer", rewrite: rewriteRequest, allowed: isRequestSubject}
+	replies  = direction{name: "reply", transformer: "choria_reply_transformer", rewrite: rewriteReply, allowed: isReplySubject}
 )
 
 // rewriteRequest turns a federated request into what the collective's
@@ -53,6 +60,9 @@ func rewriteRequest(t *protocol.Transport, cluster string) ([]string, Reason) {
 	}
 	if t.Headers.ReplyTo == "" {
 		return nil, NoReplyTo
+	}
+	if !isReplySubject(t.Headers.ReplyTo) {
+		return nil, Misdirected
 	}
 	targets := f.Target
 	f.Target = nil
@@ -68,6 +78,7 @@ func rewriteReply(t *protocol.Transport, _ string) ([]string, Reason) {
 	if to == "" {
 		return nil, NoReplyTo
 	}
+
 	t.Headers.Federation = nil
 	return []string{to}, ""
 }
@@ -113,6 +124,11 @@ func (d direction) transform(payload []byte, cluster string, h hop) (rewritten, 
 	}
 	if len(out.targets) == 0 {
 		return out, "" // nothing left to publish; the caller counts out.bad
+	}
+	for _, s := range out.targets {
+		if !d.allowed(s) {
+			return rewritten{}, Misdirected
+		}
 	}
 	t.AddHop(h.in, h.via, h.out)
 	headers, err := json.Marshal(&t.Headers)
@@ -177,6 +193,27 @@ func reasonOf(err error) Reason {
 		return UnknownProtocol
 	}
 	return SchemaViolation
+}
+
+// isRequestSubject is where Choria sends requests:
+// <collective>.broadcast.agent.<agent>, <collective>.broadcast.service.<name>
+// or <collective>.node.<identity>.
+func isRequestSubject(s string) bool {
+	t := strings.SplitN(s, ".", 4)
+	switch {
+	case len(t) >= 3 && t[1] == "node":
+		return t[0] != "" && t[2] != ""
+	case len(t) == 4 && t[1] == "broadcast" && (t[2] == "agent" || t[2] == "service"):
+		return t[0] != "" && t[3] != ""
+	}
+	return false
+}
+
+// isReplySubject is where Choria clients read replies:
+// <collective>.reply.<caller hash>.<request id>.
+func isReplySubject(s string) bool {
+	t := strings.SplitN(s, ".", 3)
+	return len(t) == 3 && t[0] != "" && t[1] == "reply" && t[2] != ""
 }
 
 // maxSubject keeps a PUB line well inside nats-server's 4 KiB control line

@@ -129,9 +129,17 @@ func TestDrops(t *testing.T) {
 		{"request without reply-to", requests, wrap(`{"federation":{"req":"x","target":["a.b"]}}`), NoReplyTo, 0},
 		{"reply without federation reply-to", replies, wrap(`{"federation":{"req":"x"}}`), NoReplyTo, 0},
 		{"reply to a wildcard", replies, wrap(`{"federation":{"req":"x","reply-to":"a.>"}}`), "", 1},
-		{"only bad targets", requests, wrap(`{"reply-to":"r","federation":{"req":"x","target":["a b","",".a","a..b","a.*.c","a\r\nPUB x 1"]}}`), "", 6},
-		{"some bad targets", requests, wrap(`{"reply-to":"r","federation":{"req":"x","target":["a.node.n1","a.>","a.node.n2"]}}`), "", 1},
-		{"huge target", requests, wrap(`{"reply-to":"r","federation":{"req":"x","target":["` + strings.Repeat("a", maxSubject+1) + `"]}}`), "", 1},
+		{"only bad targets", requests, wrap(`{"reply-to":"a.reply.h.x","federation":{"req":"x","target":["a b","",".a","a..b","a.*.c","a\r\nPUB x 1"]}}`), "", 6},
+		{"some bad targets", requests, wrap(`{"reply-to":"a.reply.h.x","federation":{"req":"x","target":["a.node.n1","a.>","a.node.n2"]}}`), "", 1},
+		{"huge target", requests, wrap(`{"reply-to":"a.reply.h.x","federation":{"req":"x","target":["` + strings.Repeat("a", maxSubject+1) + `"]}}`), "", 1},
+		// A stolen node certificate may publish on choria.federation.<c>.collective:
+		// a "reply" naming a request subject would replay a client's request.
+		{"reply to a broadcast", replies, wrap(`{"federation":{"req":"x","reply-to":"mcollective.broadcast.agent.rpcutil"}}`), Misdirected, 0},
+		{"reply to a node", replies, wrap(`{"federation":{"req":"x","reply-to":"mcollective.node.n1"}}`), Misdirected, 0},
+		{"reply to a federation subject", replies, wrap(`{"federation":{"req":"x","reply-to":"choria.federation.b.federation"}}`), Misdirected, 0},
+		{"request to a reply subject", requests, wrap(`{"reply-to":"a.reply.h.x","federation":{"req":"x","target":["a.node.n1","a.reply.h.y"]}}`), Misdirected, 0},
+		{"request to a federation subject", requests, wrap(`{"reply-to":"a.reply.h.x","federation":{"req":"x","target":["choria.federation.b.federation"]}}`), Misdirected, 0},
+		{"request whose reply-to is a broadcast", requests, wrap(`{"reply-to":"mcollective.broadcast.agent.rpcutil","federation":{"req":"x","target":["a.node.n1"]}}`), Misdirected, 0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -28,7 +28,11 @@ type Credentials struct {
 	// Federations are the federation collectives a federated client
 	// publishes through (plugin.choria.federation.collectives or
 	// CHORIA_FED_COLLECTIVE); set, Servers are the federation's brokers.
-	Federations         []string
+	Federations []string
+	// NodeCA is the CA of a development or benchmark ssldir (one that
+	// keeps the CA's key): an emulated fleet then gives each node a
+	// certificate of its own name, as real nodes have.
+	NodeCA              *pki.CA
 	Allowed, Privileged []string
 }
 
@@ -83,6 +87,9 @@ func LoadCredentials(cfg *config.Config, nodes bool) (*Credentials, error) {
 		if err != nil {
 			return nil, err
 		}
+		if c.NodeCA, err = pki.SSLDirCA(cfg.SSLDirOrDefault()); err != nil {
+			return nil, err
+		}
 		return c, nil
 	}
 	kp, err := pki.LoadKeyPair(files.Certificate, files.Key)
@@ -122,6 +129,14 @@ func (c *Credentials) ApplyTo(o *PingOptions) {
 	}
 	if len(o.Federations) == 0 {
 		o.Federations = c.Federations
+	}
+}
+
+// EmulatorOptions are an emulated fleet's options from the credentials.
+func (c *Credentials) EmulatorOptions(nodes int) EmulatorOptions {
+	return EmulatorOptions{
+		Servers: c.Servers, Nodes: nodes, Certs: c.NodeCerts, IssueCA: c.NodeCA, CA: c.CA, Trust: c.Trust,
+		Allowed: c.Allowed, Privileged: c.Privileged, Collectives: c.Collectives,
 	}
 }
 

@@ -38,7 +38,7 @@ func credentials(t testing.TB, path string, nodes bool) *Credentials {
 func startFleet(t testing.TB, env *devenv.Env, n int, mod func(*EmulatorOptions)) *Emulator {
 	t.Helper()
 	c := credentials(t, env.ServerConf, true)
-	o := EmulatorOptions{Servers: c.Servers, Nodes: n, Certs: c.NodeCerts, CA: c.CA, Trust: c.Trust, Allowed: c.Allowed, Privileged: c.Privileged, Collectives: c.Collectives}
+	o := c.EmulatorOptions(n)
 	if mod != nil {
 		mod(&o)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/choria-broker/choria-broker/internal/pki"
 	"github.com/choria-broker/choria-broker/internal/protocol/filter"
 )
 
@@ -20,8 +21,9 @@ type node struct {
 	facts       map[string]any
 	match       *filter.Node
 
-	nc *nats.Conn
-	up atomic.Bool // counted as connected
+	cert *pki.KeyPair
+	nc   *nats.Conn
+	up   atomic.Bool // counted as connected
 }
 
 func (n *node) hasAgent(a string) bool {

@@ -53,7 +53,8 @@ type PingResult struct {
 	Responses  []Response    `json:"responses"` // in arrival order
 	Duplicates int           `json:"duplicates"`
 	Invalid    int           `json:"invalid"`
-	Sends      int           `json:"sends"` // times the discovery request was published
+	Sends      int           `json:"sends"`   // discovery requests published
+	Repeats    int           `json:"repeats"` // answers to a resent request from nodes that had answered
 	Elapsed    time.Duration `json:"elapsed_ns"`
 	RPCMissing []string      `json:"rpc_missing,omitempty"`
 }
@@ -147,7 +148,6 @@ func Ping(ctx context.Context, o PingOptions) (*PingResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	spec.RequestID = req.Envelope.RequestID
 	res := &PingResult{RequestID: req.Envelope.RequestID}
 	var start time.Time
 	collect := newCollector(o.Expect, func(name string, _ []byte) {
@@ -163,11 +163,14 @@ func Ping(ctx context.Context, o PingOptions) (*PingResult, error) {
 	}
 	res.Sends = 1
 	if o.Expect > 0 {
-		// Sent again with the same ID and a fresh time (so the TTL holds):
-		// nodes that already replied answer again and count as duplicates.
+		// A new request each time, with its own reply subject: nodes that
+		// had answered answer again, counted as repeats, not duplicates.
 		resend := func() error {
 			t, _, err := signer.NewRequest(spec)
 			if err != nil {
+				return err
+			}
+			if err := subscribeReplies(nc, t.Headers.ReplyTo, collect); err != nil {
 				return err
 			}
 			res.Sends++
@@ -180,7 +183,7 @@ func Ping(ctx context.Context, o PingOptions) (*PingResult, error) {
 		collect.wait(ctx, o.Timeout)
 	}
 	res.Elapsed = time.Since(start)
-	res.Duplicates, res.Invalid = collect.counts()
+	res.Duplicates, res.Invalid, res.Repeats = collect.counts()
 
 	if o.RPC && len(res.Responses) > 0 {
 		if err := rpcPing(ctx, nc, signer, o, res); err != nil {
@@ -290,26 +293,29 @@ func subscribeReplies(nc *nats.Conn, subject string, c *collector) error {
 	if err := sub.SetPendingLimits(-1, -1); err != nil {
 		return err
 	}
-	c.sub = sub
+	c.subs = append(c.subs, sub)
 	// The reply subscription must be in place before the request leaves.
 	return nc.Flush()
 }
 
 // collector gathers replies by mc_sender until the expected count or the window ends.
 type collector struct {
-	mu         sync.Mutex
-	seen       map[string]bool
-	expect     int
-	done       chan struct{}
-	doneOnce   sync.Once
-	dup, inval int
-	closed     bool // set when the window ends; later replies are ignored
-	onReply    func(name string, body []byte)
-	sub        *nats.Subscription
+	mu       sync.Mutex
+	seen     map[string]bool
+	perSend  map[string]bool // reply subject + sender: a second one is a duplicate
+	expect   int
+	done     chan struct{}
+	doneOnce sync.Once
+	dup      int
+	inval    int
+	repeats  int  // answers to a resent request from nodes that had answered
+	closed   bool // set when the window ends; later replies are ignored
+	onReply  func(name string, body []byte)
+	subs     []*nats.Subscription
 }
 
 func newCollector(expect int, onReply func(string, []byte)) *collector {
-	return &collector{seen: map[string]bool{}, expect: expect, done: make(chan struct{}), onReply: onReply}
+	return &collector{seen: map[string]bool{}, perSend: map[string]bool{}, expect: expect, done: make(chan struct{}), onReply: onReply}
 }
 
 func (c *collector) handle(m *nats.Msg) {
@@ -324,9 +330,13 @@ func (c *collector) handle(m *nats.Msg) {
 	case c.closed:
 	case err != nil || t.Headers.Sender == "":
 		c.inval++
-	case c.seen[t.Headers.Sender]:
+	case c.perSend[m.Subject+" "+t.Headers.Sender]:
 		c.dup++
+	case c.seen[t.Headers.Sender]:
+		c.perSend[m.Subject+" "+t.Headers.Sender] = true
+		c.repeats++
 	default:
+		c.perSend[m.Subject+" "+t.Headers.Sender] = true
 		c.seen[t.Headers.Sender] = true
 		c.onReply(t.Headers.Sender, body)
 		if c.expect > 0 && len(c.seen) >= c.expect {
@@ -388,16 +398,16 @@ func (c *collector) waitResending(ctx context.Context, window, quiet time.Durati
 }
 
 func (c *collector) close() {
-	if c.sub != nil {
-		c.sub.Unsubscribe()
+	for _, sub := range c.subs {
+		_ = sub.Unsubscribe()
 	}
 	c.mu.Lock()
 	c.closed = true
 	c.mu.Unlock()
 }
 
-func (c *collector) counts() (dup, invalid int) {
+func (c *collector) counts() (dup, invalid, repeats int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.dup, c.inval
+	return c.dup, c.inval, c.repeats
 }

@@ -96,20 +96,24 @@ type IssueOptions struct {
 	NoEKU       bool               // no extended key usage at all
 	KeyType     string             // "rsa" (default) or "ec"
 	RSABits     int                // default 2048
+	// Key, when set, is certified instead of a new key: an emulated fleet
+	// gives each node its own certificate over one key.
+	Key crypto.Signer
 }
 
 // Issue makes a key and a certificate for it.
 func (ca *CA) Issue(o IssueOptions) (*KeyPair, error) {
-	var key crypto.Signer
+	key := o.Key
 	var err error
-	switch o.KeyType {
-	case "", "rsa":
+	switch {
+	case key != nil:
+	case o.KeyType == "" || o.KeyType == "rsa":
 		bits := o.RSABits
 		if bits == 0 {
 			bits = 2048
 		}
 		key, err = rsa.GenerateKey(rand.Reader, bits)
-	case "ec":
+	case o.KeyType == "ec":
 		key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	default:
 		return nil, fmt.Errorf("unknown key type %q: use rsa or ec", o.KeyType)

@@ -74,6 +74,17 @@ func EnsureDevPKI(dir, broker, user string, extra ...string) (*DevPKI, error) {
 	return d, nil
 }
 
+// SSLDirCA is the CA of a development (or benchmark) ssldir, which keeps
+// its key under ca/ as a Puppet CA does; nil when the ssldir has no CA key,
+// as an agent's never has.
+func SSLDirCA(ssldir string) (*CA, error) {
+	d := &DevPKI{SSLDir: ssldir}
+	if _, err := os.Stat(d.path(devCAKey)); errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	return d.loadOrCreateCA()
+}
+
 func (d *DevPKI) path(rel string) string { return filepath.Join(d.SSLDir, rel) }
 
 // CertFile, KeyFile, CAFile and CRLFile are the Puppet ssldir paths.
