@@ -3,7 +3,10 @@ GO          ?= go
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME    ?= 20s
 VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo development)
-LDFLAGS     := -X github.com/choria-broker/choria-broker/internal/buildinfo.version=$(VERSION)
+# The commit too: go stamps none in a git worktree or with -buildvcs=false.
+COMMIT      ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS     := -X github.com/choria-broker/choria-broker/internal/buildinfo.version=$(VERSION) \
+               -X github.com/choria-broker/choria-broker/internal/buildinfo.commit=$(COMMIT)
 
 .PHONY: build dev test lint unit fuzz
 

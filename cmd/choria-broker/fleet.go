@@ -21,7 +21,7 @@ type fleetFlags struct {
 
 func (f *fleetFlags) register(cmd *cobra.Command, what string) {
 	cmd.Flags().StringVarP(&f.config, "config", "c", "", "Choria "+what+" configuration (plugin.choria.middleware_hosts, security provider)")
-	cmd.Flags().BoolVar(&f.dev, "dev", false, "use the development environment of `choria-broker dev`")
+	cmd.Flags().BoolVar(&f.dev, "dev", false, "use the development environment that \"choria-broker dev\" made")
 	cmd.Flags().StringVar(&f.devDir, "dev-dir", devenv.DefaultDir(), "directory of the development environment")
 	cmd.Flags().StringSliceVarP(&f.servers, "server", "s", nil, "broker URL (repeat or comma-separate for a cluster); overrides the configuration")
 }

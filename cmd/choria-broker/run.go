@@ -33,7 +33,7 @@ func runCommand() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&path, "config", "c", "/etc/choria/broker.conf", "Choria broker configuration file")
-	cmd.Flags().StringVar(&pidFile, "pid", "", "write the process ID to this file (for `choria-broker lameduck` and init scripts)")
+	cmd.Flags().StringVar(&pidFile, "pid", "", "write the process ID to this file (for \"choria-broker lameduck\" and init scripts)")
 	return cmd
 }
 

@@ -4,6 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"html"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -99,8 +103,9 @@ scrape_configs:
 }
 
 // TestStatusPageChromium loads the status page in real headless Chromium:
-// the rendered numbers match the broker, a screenshot is written, and the
-// health turns amber once the CRL is stale.
+// the rendered numbers match the broker, nothing is wider than an 800, 1 200
+// or 1 600 px window, screenshots are written (go test -artifacts keeps
+// them), and the health turns amber once the CRL is stale.
 func TestStatusPageChromium(t *testing.T) {
 	t.Parallel()
 	chromium := testutil.RequireProgram(t, "chromium")
@@ -111,13 +116,13 @@ func TestStatusPageChromium(t *testing.T) {
 	waitFor(t, 5*time.Second, "2 clients", func() bool { return f.r.Network.NumClients() == 2 })
 
 	dir := t.TempDir()
-	browse := func(extra ...string) string {
+	browse := func(page string, extra ...string) string {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
 		args := append([]string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
 			"--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
 			"--user-data-dir=" + filepath.Join(dir, "profile")}, extra...)
-		cmd := exec.CommandContext(ctx, chromium, append(args, f.base+"/")...)
+		cmd := exec.CommandContext(ctx, chromium, append(args, page)...)
 		cmd.WaitDelay = 5 * time.Second
 		out, err := cmd.Output()
 		if err != nil {
@@ -125,7 +130,7 @@ func TestStatusPageChromium(t *testing.T) {
 		}
 		return string(out)
 	}
-	dom := browse("--dump-dom")
+	dom := browse(f.base+"/", "--dump-dom")
 	role := f.r.Network.ConnectionsByRole()
 	for id, want := range map[string]string{
 		"connections": fmt.Sprint(f.r.Network.NumClients()), "role-node": fmt.Sprint(role["node"]),
@@ -138,15 +143,70 @@ func TestStatusPageChromium(t *testing.T) {
 	if n := len(regexp.MustCompile(`<svg class="chart"`).FindAllString(dom, -1)); n != 3 {
 		t.Errorf("rendered %d charts, want 3", n)
 	}
-	shot := filepath.Join(t.TempDir(), "status.png")
-	browse("--screenshot="+shot, "--window-size=1200,1000")
-	if fi, err := os.Stat(shot); err != nil || fi.Size() < 1000 {
-		t.Errorf("screenshot %s: %v", shot, err)
+
+	// The page with layoutProbe added, served from loopback, measures itself.
+	probed := strings.Replace(get(t, f.base+"/"), "</body>", layoutProbe+"</body>", 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = io.WriteString(w, probed)
+	}))
+	defer srv.Close()
+	for _, width := range []int{800, 1200, 1600} {
+		out := elementText(browse(srv.URL+"/", "--dump-dom", fmt.Sprintf("--window-size=%d,1000", width)), "layout-probe")
+		var got struct {
+			Width  float64
+			Charts []float64
+			Over   []string
+		}
+		if err := json.Unmarshal([]byte(html.UnescapeString(out)), &got); err != nil {
+			t.Fatalf("%d px: no layout report from the page (%v): %q", width, err, out)
+		}
+		if got.Width < float64(width)*0.9 || got.Width > float64(width) {
+			t.Errorf("%d px window: page measured %.0f px wide; is --window-size honoured?", width, got.Width)
+		}
+		if len(got.Charts) != 3 {
+			t.Errorf("%d px: measured %d charts, want 3", width, len(got.Charts))
+		}
+		for i, w := range got.Charts {
+			if w < 200 {
+				t.Errorf("%d px: chart %d is only %.0f px wide", width, i+1, w)
+			}
+		}
+		for _, o := range got.Over {
+			t.Errorf("%d px window: %s", width, o)
+		}
+	}
+	for _, width := range []int{800, 1200} {
+		shot := filepath.Join(t.ArtifactDir(), fmt.Sprintf("status-%d.png", width))
+		browse(f.base+"/", "--screenshot="+shot, fmt.Sprintf("--window-size=%d,1300", width))
+		if fi, err := os.Stat(shot); err != nil || fi.Size() < 1000 {
+			t.Errorf("screenshot %s: %v", shot, err)
+		}
 	}
 
 	f.staleCRL(t)
-	dom = browse("--dump-dom")
+	dom = browse(f.base+"/", "--dump-dom")
 	if got := elementText(dom, "health-level"); got != "amber" || !strings.Contains(dom, "CRL is stale") {
 		t.Errorf("rendered health after a stale CRL: %q, want amber for the CRL", got)
 	}
 }
+
+// layoutProbe, appended to the status page, writes into #layout-probe the
+// viewport width, each chart's width, and every chart, figure, section or
+// table reaching past the viewport (or the page scrolling sideways).
+const layoutProbe = `<script>
+(function () {
+  var vw = document.documentElement.clientWidth, charts = [], over = [];
+  var sw = document.documentElement.scrollWidth;
+  if (sw > vw) over.push("the page scrolls sideways: " + sw + " px of content");
+  document.querySelectorAll("svg.chart, figure, section, table").forEach(function (e, i) {
+    var r = e.getBoundingClientRect();
+    if (e.matches("svg.chart")) charts.push(r.width);
+    if (r.left < 0 || r.right > vw) over.push(e.tagName.toLowerCase() + " #" + i + " spans " + Math.round(r.left) + " to " + Math.round(r.right) + " px");
+  });
+  var p = document.createElement("pre");
+  p.id = "layout-probe";
+  p.textContent = JSON.stringify({width: vw, charts: charts, over: over});
+  document.body.appendChild(p);
+})();
+</script>`
