@@ -99,7 +99,7 @@ func (b *Broker) explainViolation(msg string) bool {
 	if needsFederationRole(m[3], name, role) {
 		// The pattern is an attribute of its own: slog quotes values with
 		// spaces and doubles their backslashes, which would not paste.
-		attrs = append(attrs, "fix", "if this is a go-choria federation broker, add pattern to plugin.choria.network.federation_brokers on this broker and its cluster peers; until then it has the "+string(role)+" role",
+		attrs = append(attrs, "fix", "if this is a go-choria federation broker, add pattern to plugin.choria.network.federation_brokers on this broker and its cluster peers and restart them; until then it has the "+string(role)+" role",
 			"pattern", authz.ExactPattern(name))
 	}
 	b.log.Warn("subject refused", attrs...)
