@@ -29,9 +29,10 @@ func preflightCommand() *cobra.Command {
 		Long: `Runs every check for the configuration and fleet size: kernel queues and
 file limits, the open-file limit and memory for --nodes, certificate, key, CA
 and CRL, names and expiry, the handshake rate of the broker's key, ports,
-cluster peers and contradicting settings. Each prints pass, warn, fail or skip
-with what was found, what is wanted and the fix. It changes nothing;
---write-sysctl writes a sysctl.d file for the operator to install.
+cluster peers, a federation broker's role on the network brokers and
+contradicting settings. Each prints pass, warn, fail or skip with what was
+found, what is wanted and the fix. It changes nothing; --write-sysctl writes
+a sysctl.d file for the operator to install.
 Exits 1 when a check fails.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

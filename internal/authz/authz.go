@@ -98,6 +98,12 @@ func compile(setting string, patterns []string) ([]*regexp.Regexp, error) {
 	return out, nil
 }
 
+// ExactPattern is a pattern for the name settings (federation_brokers,
+// privileged_users) that matches name and nothing else.
+func ExactPattern(name string) string {
+	return "^" + regexp.QuoteMeta(name) + "$"
+}
+
 func matchAny(res []*regexp.Regexp, names []string) bool {
 	for _, re := range res {
 		for _, n := range names {

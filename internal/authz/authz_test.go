@@ -64,3 +64,25 @@ func TestReplyPrefixes(t *testing.T) {
 		t.Fatalf("%v", got)
 	}
 }
+
+// ExactPattern, put in federation_brokers, gives that name the federation
+// role and no other name, dots included.
+func TestExactPattern(t *testing.T) {
+	t.Parallel()
+	if got := ExactPattern("fed1.example.net"); got != `^fed1\.example\.net$` {
+		t.Fatalf("pattern %q", got)
+	}
+	p, err := NewPolicy(true, nil, nil, []string{ExactPattern("fed1.example.net"), ExactPattern("a+b.example.net")}, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lo := net.ParseIP("127.0.0.1")
+	for name, want := range map[string]Role{
+		"fed1.example.net": Federation, "a+b.example.net": Federation,
+		"fed1xexample.net": Node, "fed1.example.net.evil": Node, "xfed1.example.net": Node, "aab.example.net": Node,
+	} {
+		if got := p.Decide([]string{name}, lo); got != want {
+			t.Errorf("%s: %s, want %s", name, got, want)
+		}
+	}
+}

@@ -95,8 +95,22 @@ func (b *Broker) explainViolation(msg string) bool {
 			return false
 		}
 	}
-	b.log.Warn("subject refused", "action", kind, "subject", m[3], "certificate", name, "role", string(role), "cid", cid)
+	attrs := []any{"action", kind, "subject", m[3], "certificate", name, "role", string(role), "cid", cid}
+	if needsFederationRole(m[3], name, role) {
+		// The pattern is an attribute of its own: slog quotes values with
+		// spaces and doubles their backslashes, which would not paste.
+		attrs = append(attrs, "fix", "if this is a go-choria federation broker, add pattern to plugin.choria.network.federation_brokers on this broker and its cluster peers and restart them; until then it has the "+string(role)+" role",
+			"pattern", authz.ExactPattern(name))
+	}
+	b.log.Warn("subject refused", attrs...)
 	return false
+}
+
+// needsFederationRole: a go-choria federation broker this broker does not
+// know as one gets the node role, and a refused choria.federation subject
+// is all its operator would otherwise see.
+func needsFederationRole(subject, name string, role authz.Role) bool {
+	return strings.HasPrefix(subject, "choria.federation.") && role != authz.Federation && name != "unknown"
 }
 
 // Violations is how many publishes or subscriptions ("publish", "subscribe") were refused.

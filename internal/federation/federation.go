@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -94,19 +93,8 @@ func newBroker(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer, 
 		log.Warn("plugin.choria.federation.collectives is a client setting; the federation broker ignores it")
 	}
 	cluster := cfg.Federation.Cluster
-	domain := srvDomain(os.Getenv("CHORIA_SRV_DOMAIN"), cfg.SRVDomain, cfg.Identity)
-	fedLoc := &locator{
-		setting: "plugin.choria.federation_middleware_hosts", hosts: cfg.Federation.MiddlewareHosts,
-		useSRV: cfg.UseSRV, domain: domain, lookup: lookup,
-		services: []string{"mcollective-federation_server", "x-puppet-mcollective_federation"},
-	}
-	collLoc := &locator{
-		setting: "plugin.choria.middleware_hosts", hosts: cfg.MiddlewareHosts,
-		useSRV: cfg.UseSRV, domain: domain, lookup: lookup,
-		services: []string{"mcollective-server", "x-puppet-mcollective"},
-		fallback: []string{"nats://puppet:4222"},
-	}
-	if len(fedLoc.hosts) == 0 && (!fedLoc.useSRV || domain == "") {
+	fedLoc, collLoc := locators(cfg, lookup)
+	if len(fedLoc.hosts) == 0 && (!fedLoc.useSRV || fedLoc.domain == "") {
 		_, err := fedLoc.servers(context.Background())
 		return nil, err
 	}

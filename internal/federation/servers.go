@@ -4,11 +4,14 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/choria-broker/choria-broker/internal/config"
 	"github.com/choria-broker/choria-broker/internal/fleet"
+	"github.com/choria-broker/choria-broker/internal/protocol"
 )
 
 // srvLookup is net.Resolver.LookupSRV, replaceable in tests.
@@ -24,6 +27,52 @@ type locator struct {
 	services []string // SRV services, in order of preference
 	fallback []string // when nothing else is known; nil means none
 	lookup   srvLookup
+}
+
+// locators are the federation and collective sides' brokers of cfg.
+func locators(cfg *config.Config, lookup srvLookup) (fed, coll *locator) {
+	domain := srvDomain(os.Getenv("CHORIA_SRV_DOMAIN"), cfg.SRVDomain, cfg.Identity)
+	fed = &locator{
+		setting: "plugin.choria.federation_middleware_hosts", hosts: cfg.Federation.MiddlewareHosts,
+		useSRV: cfg.UseSRV, domain: domain, lookup: lookup,
+		services: []string{"mcollective-federation_server", "x-puppet-mcollective_federation"},
+	}
+	coll = &locator{
+		setting: "plugin.choria.middleware_hosts", hosts: cfg.MiddlewareHosts,
+		useSRV: cfg.UseSRV, domain: domain, lookup: lookup,
+		services: []string{"mcollective-server", "x-puppet-mcollective"},
+		fallback: []string{"nats://puppet:4222"},
+	}
+	return fed, coll
+}
+
+// Network is one side's brokers as the federation broker finds them, and
+// the subscription it needs there.
+type Network struct {
+	Side    string   // federation or collective
+	Setting string   // the hosts setting of the side
+	Subject string   // what the federation broker subscribes to there
+	Servers []string // broker URLs, nil with Err
+	Err     error    // no brokers found; names the setting to set
+}
+
+// Networks finds both sides' brokers as Run would at this moment, for
+// preflight to try them.
+func Networks(ctx context.Context, cfg *config.Config, lookup func(ctx context.Context, service, proto, name string) (string, []*net.SRV, error)) []Network {
+	fed, coll := locators(cfg, lookup)
+	var out []Network
+	for _, side := range []struct {
+		name    string
+		loc     *locator
+		subject string
+	}{
+		{federationSide, fed, protocol.FederationSubject(cfg.Federation.Cluster)},
+		{collectiveSide, coll, protocol.FederationCollectiveSubject(cfg.Federation.Cluster)},
+	} {
+		servers, err := side.loc.servers(ctx)
+		out = append(out, Network{Side: side.name, Setting: side.loc.setting, Subject: side.subject, Servers: servers, Err: err})
+	}
+	return out
 }
 
 // servers returns broker URLs for a connection attempt. Looked up each

@@ -144,3 +144,40 @@ func TestBrokersFromSRV(t *testing.T) {
 	nodes := w.emulate("a", 5)
 	expectNames(t, w.ping([]string{"a"}, func(o *fleet.PingOptions) { o.Expect = 5 }), nodes)
 }
+
+// TestNetworks: what preflight tries is what Run dials, with the subject
+// the federation broker needs on each side.
+func TestNetworks(t *testing.T) {
+	t.Parallel()
+	cfg := config.Default()
+	cfg.Identity = "fed1.example.net"
+	cfg.SRVDomain = "example.net"
+	cfg.Federation.Cluster = "beta"
+	cfg.Federation.MiddlewareHosts = []string{"fednats1:4222", "nats://fednats2:4222"}
+	dns := fakeSRV(map[string][]*net.SRV{"_mcollective-server._tcp.example.net": {{Target: "nats.example.net.", Port: 4222}}})
+	nets := Networks(context.Background(), cfg, dns)
+	if len(nets) != 2 {
+		t.Fatalf("%+v", nets)
+	}
+	fed, coll := nets[0], nets[1]
+	if fed.Side != "federation" || fed.Setting != "plugin.choria.federation_middleware_hosts" || fed.Subject != "choria.federation.beta.federation" ||
+		!slices.Equal(fed.Servers, []string{"nats://fednats1:4222", "nats://fednats2:4222"}) || fed.Err != nil {
+		t.Errorf("federation side %+v", fed)
+	}
+	if os.Getenv("CHORIA_SRV_DOMAIN") == "" && !slices.Equal(coll.Servers, []string{"nats://nats.example.net:4222"}) {
+		t.Errorf("collective side from SRV: %+v", coll)
+	}
+	if coll.Side != "collective" || coll.Setting != "plugin.choria.middleware_hosts" || coll.Subject != "choria.federation.beta.collective" {
+		t.Errorf("collective side %+v", coll)
+	}
+
+	cfg.UseSRV = false
+	cfg.Federation.MiddlewareHosts = nil
+	nets = Networks(context.Background(), cfg, dns)
+	if nets[0].Err == nil || !strings.Contains(nets[0].Err.Error(), "set plugin.choria.federation_middleware_hosts") {
+		t.Errorf("federation side without hosts: %+v", nets[0])
+	}
+	if !slices.Equal(nets[1].Servers, []string{"nats://puppet:4222"}) {
+		t.Errorf("collective side falls back to puppet:4222: %+v", nets[1])
+	}
+}

@@ -80,7 +80,7 @@ func Default() *Registry {
 		processNoFile{}, unitNoFile{}, memory{},
 		configKeys{}, configConflicts{}, maxConnections{},
 		pkiFiles{}, pkiExpiry{}, pkiCRL{}, pkiNames{}, handshakes{},
-		ports{}, srv{}, peers{},
+		ports{}, srv{}, peers{}, federationRole{},
 	)
 }
 
