@@ -24,9 +24,11 @@ func enrollCommand() *cobra.Command {
 request for its identity and the names clients use (the public_url host and
 plugin.choria.security.enroll_names), submits it to the Puppet CA, waits for an
 operator to sign it (puppetserver ca sign --certname <identity>), and stores
-certificate, key, CA chain and CRL as a Puppet ssldir in --dir. Point the broker
-at it with plugin.choria.ssldir = <dir> (provider puppet). Run again to renew a
-certificate close to expiry. An ECDSA broker key halves the broker's CPU per
+certificate, key, CA chain and CRL where "choria-broker run" with the same
+configuration reads them: the plugin.security.file.* paths (provider file), else
+plugin.choria.ssldir, else /var/lib/choria-broker/ssl, which the broker searches
+before Puppet's ssldir. --dir stores them elsewhere, as a Puppet ssldir. Run
+again to renew a certificate close to expiry. An ECDSA broker key halves the broker's CPU per
 client handshake against RSA 2048, and saves far more against Puppet's RSA 4096.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -48,15 +50,10 @@ client handshake against RSA 2048, and saves far more against Puppet's RSA 4096.
 				}
 				host = h
 			}
-			if dir == "" {
-				dir = cfg.Security.SSLDir
-			}
-			if dir == "" {
-				dir = "/var/lib/choria-broker/ssl"
-			}
+			files, ssldir := pki.EnrollTarget(cfg, dir)
 			out := cmd.OutOrStdout()
 			res, err := pki.Enroll(cmd.Context(), pki.EnrollOptions{
-				Dir: dir, Identity: cfg.Identity, Names: enrollNames(cfg), KeyType: keyType,
+				Dir: ssldir, Files: files, Identity: cfg.Identity, Names: enrollNames(cfg), KeyType: keyType,
 				Host: host, Port: port, Wait: wait, RenewBefore: renewBefore,
 				Progress: func(msg string) { fmt.Fprintln(out, msg) },
 			})
@@ -65,21 +62,19 @@ client handshake against RSA 2048, and saves far more against Puppet's RSA 4096.
 			}
 			switch {
 			case res.UpToDate:
-				fmt.Fprintf(out, "certificate up to date; CA chain and CRL refreshed in %s\n", dir)
+				fmt.Fprintln(out, "certificate up to date; CA chain and CRL refreshed")
 			case res.Renewed:
 				fmt.Fprintf(out, "renewed %s (valid until %s)\n", res.Files.Certificate, res.NotAfter.UTC().Format(time.RFC3339))
 			default:
 				fmt.Fprintf(out, "enrolled: %s key, certificate valid until %s\n", res.KeyType, res.NotAfter.UTC().Format(time.RFC3339))
 			}
-			if cfg.Security.Provider != "puppet" || cfg.Security.SSLDir != dir {
-				fmt.Fprintf(out, "use it with:\n  plugin.security.provider = puppet\n  plugin.choria.ssldir = %s\n", dir)
-			}
+			fmt.Fprintln(out, pki.EnrollAdvice(cfg, files, ssldir))
 			return nil
 		},
 	}
 	cmd.Flags().StringVarP(&path, "config", "c", "/etc/choria/broker.conf", "Choria broker configuration file")
 	cmd.Flags().StringVar(&caServer, "ca-server", "", "Puppet CA as HOST:PORT (default plugin.choria.puppetca_host and _port, else puppet:8140)")
-	cmd.Flags().StringVar(&dir, "dir", "", "where to keep the certificate (default plugin.choria.ssldir, else /var/lib/choria-broker/ssl)")
+	cmd.Flags().StringVar(&dir, "dir", "", "keep the certificate in this Puppet ssldir instead of where run looks (the plugin.security.file.* paths, else plugin.choria.ssldir, else "+config.EnrollSSLDir+")")
 	cmd.Flags().StringVar(&keyType, "key-type", "ec", "ec (ECDSA P-256) or rsa (RSA 4096)")
 	cmd.Flags().DurationVar(&wait, "wait", 30*time.Minute, "how long to wait for an operator to sign")
 	cmd.Flags().DurationVar(&renewBefore, "renew-before", 30*24*time.Hour, "renew a certificate expiring within this long")

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/choria-broker/choria-broker/internal/config"
 	"github.com/choria-broker/choria-broker/internal/devenv"
 	"github.com/choria-broker/choria-broker/internal/testutil"
 )
@@ -19,6 +20,13 @@ import (
 // command, signals included.
 func TestMain(m *testing.M) {
 	if os.Getenv("CHORIA_BROKER_TEST_AS_MAIN") == "1" {
+		// Tests point the default certificate locations at scratch dirs.
+		if d := os.Getenv("CHORIA_BROKER_TEST_ENROLL_SSLDIR"); d != "" {
+			config.EnrollSSLDir = d
+		}
+		if d := os.Getenv("CHORIA_BROKER_TEST_PUPPET_SSLDIR"); d != "" {
+			config.PuppetSSLDir = func() string { return d }
+		}
 		main()
 		os.Exit(0)
 	}

@@ -193,7 +193,7 @@ func (b *Broker) Run(ctx context.Context) error {
 	if err := b.startMonitor(watchCtx, &wg); err != nil {
 		return err
 	}
-	b.log.Info("broker ready", "identity", b.cfg.Identity, "client", b.ClientAddr().String(), "monitor", b.monitorString())
+	b.log.Info("broker ready", "identity", b.cfg.Identity, "client", b.ClientAddr().String(), "monitor", b.monitorString(), "certificate", b.files.Certificate)
 	close(b.ready)
 
 	if port := b.cfg.Network.PprofPort; port > 0 {

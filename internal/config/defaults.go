@@ -78,13 +78,30 @@ func hostIdentity() string {
 	return host
 }
 
-// SSLDirOrDefault is where the puppet provider looks for certificates:
-// plugin.choria.ssldir if set, else Puppet's system ssldir for root, else
-// the user's own Puppet ssldir, as go-choria does (without asking Puppet).
+// Where certificates live when plugin.choria.ssldir is not set. Variables
+// so tests can point them at scratch directories.
+var (
+	// EnrollSSLDir is where choria-broker enroll keeps the broker's own
+	// certificate, and where the broker looks for it first. The packages
+	// make it the choria user's, so the service can renew its CRL there.
+	EnrollSSLDir = "/var/lib/choria-broker/ssl"
+	// PuppetSSLDir is Puppet's ssldir for this user.
+	PuppetSSLDir = puppetSSLDir
+)
+
+// SSLDirOrDefault is the Puppet ssldir: plugin.choria.ssldir if set, else
+// Puppet's own (see PuppetSSLDir). Client and node certificates are read
+// there; the broker's own may instead be in EnrollSSLDir (pki.ResolveFiles).
 func (c *Config) SSLDirOrDefault() string {
 	if c.Security.SSLDir != "" {
 		return c.Security.SSLDir
 	}
+	return PuppetSSLDir()
+}
+
+// puppetSSLDir is Puppet's system ssldir for root, else the user's own, as
+// go-choria finds it (without asking Puppet).
+func puppetSSLDir() string {
 	const system = "/etc/puppetlabs/puppet/ssl"
 	if os.Geteuid() == 0 {
 		return system

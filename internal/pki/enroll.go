@@ -19,14 +19,19 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/choria-broker/choria-broker/internal/config"
 )
 
 // EnrollOptions say what certificate to get and where to keep it.
 type EnrollOptions struct {
 	// Dir receives a Puppet-style ssldir: certs/<identity>.pem,
 	// private_keys/<identity>.pem, certs/ca.pem, crl.pem, so that
-	// plugin.choria.ssldir = Dir with provider puppet uses it.
+	// plugin.choria.ssldir = Dir with provider puppet uses it. Files, when
+	// set, say where each goes instead (CRL "" keeps none; see
+	// EnrollTarget); Dir then only keeps the certificate request.
 	Dir      string
+	Files    Files
 	Identity string
 	Names    []string // extra names: public_url host, peers' names, IPs
 	KeyType  string   // "ec" (P-256, default) or "rsa" (4096)
@@ -59,17 +64,21 @@ func Enroll(ctx context.Context, o EnrollOptions) (*EnrollResult, error) {
 	if progress == nil {
 		progress = func(string) {}
 	}
-	files := Files{
-		Provider:    "puppet",
-		Certificate: filepath.Join(o.Dir, "certs", o.Identity+".pem"),
-		Key:         filepath.Join(o.Dir, "private_keys", o.Identity+".pem"),
-		CA:          filepath.Join(o.Dir, "certs", "ca.pem"),
-		CRL:         filepath.Join(o.Dir, "crl.pem"),
+	files := o.Files
+	if files.Certificate == "" && o.Dir != "" {
+		files = PuppetLayout(o.Dir, o.Identity)
+	}
+	if files.Certificate == "" || files.Key == "" || files.CA == "" {
+		return nil, errors.New("enroll: no place for the certificate, key and CA (internal error: neither Dir nor Files set)")
 	}
 	res := &EnrollResult{Files: files}
-	for _, d := range []string{"certs", "private_keys", "certificate_requests"} {
-		if err := os.MkdirAll(filepath.Join(o.Dir, d), 0o750); err != nil {
-			return nil, err
+	dirs := []string{filepath.Dir(files.Key), filepath.Dir(files.Certificate), filepath.Dir(files.CA)}
+	if o.Dir != "" {
+		dirs = append(dirs, filepath.Join(o.Dir, "certificate_requests"))
+	}
+	for _, d := range dirs {
+		if err := os.MkdirAll(d, 0o750); err != nil {
+			return nil, fmt.Errorf("%w; run enroll as the user the broker runs as, or keep the certificate elsewhere with --dir or plugin.choria.ssldir", err)
 		}
 	}
 
@@ -116,6 +125,10 @@ func Enroll(ctx context.Context, o EnrollOptions) (*EnrollResult, error) {
 		}
 	}
 
+	if files.CRL == "" {
+		progress("no CRL saved: plugin.security.file.crl is not set")
+		return res, nil
+	}
 	crl, err := ca.CRL(ctx)
 	if err != nil {
 		return nil, err
@@ -151,8 +164,10 @@ func request(ctx context.Context, o EnrollOptions, ca *PuppetCA, trust *Trust, f
 	if err != nil {
 		return err
 	}
-	if err := WriteFile(filepath.Join(o.Dir, "certificate_requests", o.Identity+".pem"), csr, 0o644); err != nil {
-		return err
+	if o.Dir != "" {
+		if err := WriteFile(filepath.Join(o.Dir, "certificate_requests", o.Identity+".pem"), csr, 0o644); err != nil {
+			return err
+		}
 	}
 	if _, found, err := ca.Certificate(ctx, o.Identity); err != nil {
 		return err
@@ -161,7 +176,7 @@ func request(ctx context.Context, o EnrollOptions, ca *PuppetCA, trust *Trust, f
 			return err
 		}
 	}
-	progress(fmt.Sprintf("submitted a %s certificate request for %s (names %s); sign it on the CA: puppetserver ca sign --certname %s", res.KeyType, o.Identity, strings.Join(o.Names, ", "), o.Identity))
+	progress(submitted(res.KeyType, o.Identity, o.Names))
 	deadline := time.Now().Add(o.Wait)
 	lastSay := time.Now()
 	for {
@@ -185,6 +200,21 @@ func request(ctx context.Context, o EnrollOptions, ca *PuppetCA, trust *Trust, f
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// submitted tells the operator what was asked for and how to sign it.
+func submitted(keyType, identity string, names []string) string {
+	var also []string
+	for _, n := range sanNames(identity, names) {
+		if n != identity {
+			also = append(also, n)
+		}
+	}
+	extra := ""
+	if len(also) > 0 {
+		extra = ", also named " + strings.Join(also, ", ")
+	}
+	return fmt.Sprintf("submitted a certificate request for %s (%s key%s); sign it on the CA: puppetserver ca sign --certname %s", identity, keyType, extra, identity)
 }
 
 // renew asks the CA to renew the current certificate, keeping the key.
@@ -239,13 +269,7 @@ func keyTypeName(k crypto.Signer) string {
 
 func makeCSR(key crypto.Signer, identity string, names []string) ([]byte, error) {
 	tmpl := &x509.CertificateRequest{Subject: pkix.Name{CommonName: identity}}
-	seen := map[string]bool{}
-	for _, n := range append([]string{identity}, names...) {
-		n = strings.TrimSpace(n)
-		if n == "" || seen[n] {
-			continue
-		}
-		seen[n] = true
+	for _, n := range sanNames(identity, names) {
 		if ip := net.ParseIP(n); ip != nil {
 			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
 		} else {
@@ -257,4 +281,62 @@ func makeCSR(key crypto.Signer, identity string, names []string) ([]byte, error)
 		return nil, err
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}), nil
+}
+
+// sanNames are the names a request carries: the identity first, then the
+// extra names, trimmed, without blanks or repeats.
+func sanNames(identity string, names []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, n := range append([]string{identity}, names...) {
+		n = strings.TrimSpace(n)
+		if n == "" || seen[n] {
+			continue
+		}
+		seen[n] = true
+		out = append(out, n)
+	}
+	return out
+}
+
+// EnrollTarget is where enroll keeps the broker's certificate for cfg, so
+// that the broker run with the same cfg finds it: dir as a Puppet ssldir
+// when given (a flag); the plugin.security.file.* paths for provider file;
+// else plugin.choria.ssldir; else config.EnrollSSLDir, the first place
+// ResolveFiles looks. ssldir is "" for provider file.
+func EnrollTarget(cfg *config.Config, dir string) (files Files, ssldir string) {
+	return enrollTarget(cfg, dir, config.EnrollSSLDir)
+}
+
+func enrollTarget(cfg *config.Config, dir, enrollDir string) (files Files, ssldir string) {
+	s := cfg.Security
+	if dir != "" {
+		return PuppetLayout(dir, cfg.Identity), dir
+	}
+	if s.Provider == "file" {
+		return Files{Provider: "file", Certificate: s.FileCertificate, Key: s.FileKey, CA: s.FileCA, CRL: s.FileCRL}, ""
+	}
+	dir = s.SSLDir
+	if dir == "" {
+		dir = enrollDir
+	}
+	files = PuppetLayout(dir, cfg.Identity)
+	if s.FileCRL != "" {
+		files.CRL = s.FileCRL // where the broker reads it
+	}
+	return files, dir
+}
+
+// EnrollAdvice says how the broker run with cfg will use the certificate
+// enroll just kept in files: as it is, or after the settings it prints.
+func EnrollAdvice(cfg *config.Config, files Files, ssldir string) string {
+	run := ResolveFiles(cfg)
+	if run.Certificate == files.Certificate && run.Key == files.Key && run.CA == files.CA {
+		conf := cfg.File
+		if conf == "" {
+			conf = "<configuration file>"
+		}
+		return fmt.Sprintf("choria-broker run --config %s uses %s", conf, files.Certificate)
+	}
+	return fmt.Sprintf("the broker reads %s with this configuration; to use the new certificate set:\n  plugin.security.provider = puppet\n  plugin.choria.ssldir = %s", run.Certificate, ssldir)
 }

@@ -4,8 +4,10 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/choria-broker/choria-broker/internal/config"
@@ -21,28 +23,96 @@ type Files struct {
 	// CRLOptional is true when the CRL path is a provider default rather
 	// than a setting: a missing file then means "no CRL", with a warning.
 	CRLOptional bool
+	// Looked lists where the certificate was looked for, in order, and
+	// ConfigFile the configuration that said so: a missing certificate's
+	// error names them all and the enroll command that fills the first.
+	Looked     []Place
+	ConfigFile string
 }
+
+// A Place is a certificate path and the reason it was looked at.
+type Place struct{ Path, Why string }
 
 // ResolveFiles maps the security settings to paths: the Puppet ssldir
 // layout for provider puppet, explicit settings for provider file.
+//
+// Without plugin.choria.ssldir the broker's certificate is looked for in
+// config.EnrollSSLDir, where `choria-broker enroll` keeps it, then in
+// Puppet's ssldir: an operator who enrolled wants that certificate even on
+// a Puppet-managed host, and one who did not gets go-choria's behaviour.
 func ResolveFiles(cfg *config.Config) Files {
+	return resolveFiles(cfg, config.EnrollSSLDir, config.PuppetSSLDir())
+}
+
+func resolveFiles(cfg *config.Config, enrollDir, puppetDir string) Files {
 	s := cfg.Security
 	if s.Provider == "file" {
-		return Files{Provider: "file", Certificate: s.FileCertificate, Key: s.FileKey, CA: s.FileCA, CRL: s.FileCRL}
+		return Files{
+			Provider: "file", Certificate: s.FileCertificate, Key: s.FileKey, CA: s.FileCA, CRL: s.FileCRL,
+			Looked: []Place{{s.FileCertificate, "plugin.security.file.certificate"}}, ConfigFile: cfg.File,
+		}
 	}
-	dir := cfg.SSLDirOrDefault()
-	f := Files{
-		Provider:    "puppet",
-		Certificate: filepath.Join(dir, "certs", cfg.Identity+".pem"),
-		Key:         filepath.Join(dir, "private_keys", cfg.Identity+".pem"),
-		CA:          filepath.Join(dir, "certs", "ca.pem"),
-		CRL:         filepath.Join(dir, "crl.pem"),
-		CRLOptional: true,
+	dirs := []Place{{s.SSLDir, "plugin.choria.ssldir"}}
+	if s.SSLDir == "" {
+		dirs = []Place{{enrollDir, "where choria-broker enroll keeps it"}}
+		if puppetDir != enrollDir {
+			dirs = append(dirs, Place{puppetDir, "Puppet's ssldir"})
+		}
 	}
+	var looked []Place
+	for _, d := range dirs {
+		looked = append(looked, Place{PuppetLayout(d.Path, cfg.Identity).Certificate, d.Why})
+	}
+	// The first place holding the certificate wins; an unreadable one
+	// counts, so its error shows rather than another certificate. With
+	// none, the last (Puppet's) stays the default, as in go-choria.
+	dir := dirs[len(dirs)-1].Path
+	for i, p := range looked {
+		if _, err := os.Lstat(p.Path); !errors.Is(err, fs.ErrNotExist) {
+			dir = dirs[i].Path
+			break
+		}
+	}
+	f := PuppetLayout(dir, cfg.Identity)
+	f.Looked, f.ConfigFile = looked, cfg.File
 	if s.FileCRL != "" {
 		f.CRL, f.CRLOptional = s.FileCRL, false
 	}
 	return f
+}
+
+// PuppetLayout is the files of identity in the Puppet ssldir dir.
+func PuppetLayout(dir, identity string) Files {
+	return Files{
+		Provider:    "puppet",
+		Certificate: filepath.Join(dir, "certs", identity+".pem"),
+		Key:         filepath.Join(dir, "private_keys", identity+".pem"),
+		CA:          filepath.Join(dir, "certs", "ca.pem"),
+		CRL:         filepath.Join(dir, "crl.pem"),
+		CRLOptional: true,
+	}
+}
+
+// missingCertificate says where the certificate was looked for and the
+// command that puts one there.
+func (f Files) missingCertificate(identity string) error {
+	var where []string
+	for _, p := range f.Looked {
+		where = append(where, fmt.Sprintf("%s (%s)", p.Path, p.Why))
+	}
+	conf := f.ConfigFile
+	if conf == "" {
+		conf = "<configuration file>"
+	}
+	hint := ", or set plugin.choria.ssldir to the ssldir that holds it"
+	switch {
+	case f.Provider == "file":
+		hint = ", which writes the plugin.security.file.* paths"
+	case len(f.Looked) == 1:
+		hint = ", which keeps it there"
+	}
+	return fmt.Errorf("no certificate for %s: looked in %s; get one from the Puppet CA with `choria-broker enroll --config %s`%s",
+		identity, strings.Join(where, " and "), conf, hint)
 }
 
 // Identity is the broker's own checked key pair and what it trusts.
@@ -58,6 +128,9 @@ type Identity struct {
 // certificate matches its key, is valid now and names identity; the CA
 // bundle parses; the CRL verifies against the CA.
 func Load(f Files, identity string, now time.Time) (*Identity, error) {
+	if _, err := os.Stat(f.Certificate); errors.Is(err, fs.ErrNotExist) && len(f.Looked) > 0 {
+		return nil, f.missingCertificate(identity)
+	}
 	var errs []error
 	kp, err := LoadKeyPair(f.Certificate, f.Key)
 	if err != nil {

@@ -83,8 +83,8 @@ func certFix(env *Env, f pki.Files) string {
 	if f.Provider == "file" {
 		return "set plugin.security.file.certificate, .key and .ca to the broker's certificate, its key and the CA bundle"
 	}
-	dir := env.Config.SSLDirOrDefault()
-	fix := fmt.Sprintf("the puppet provider reads %s/certs/<identity>.pem: run puppet agent -t (or puppet ssl bootstrap) for certname %s, or set identity to the certname this ssldir holds, or plugin.choria.ssldir to the right ssldir", dir, env.Config.Identity)
+	dir := filepath.Dir(filepath.Dir(f.Certificate)) // the ssldir pki.ResolveFiles chose
+	fix := fmt.Sprintf("the puppet provider reads %s/certs/<identity>.pem: run choria-broker enroll --config %s, or puppet agent -t (or puppet ssl bootstrap) for certname %s, or set identity to the certname this ssldir holds, or plugin.choria.ssldir to the right ssldir", dir, env.Config.File, env.Config.Identity)
 	if names := certNamesIn(filepath.Join(dir, "certs")); len(names) > 0 {
 		fix += "; certificates there: " + strings.Join(names, ", ")
 	}
