@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -32,7 +33,7 @@ func (r PeerRule) Match(leaf *x509.Certificate) (string, error) {
 			return h, nil
 		}
 	}
-	names := Names(leaf)
+	names := slices.Compact(Names(leaf)) // the CN is usually the first DNS SAN too
 	for _, p := range r.Patterns {
 		for _, n := range names {
 			if p.MatchString(n) {
