@@ -159,6 +159,9 @@ func (b *Broker) clusterOptions(ctx context.Context, opts *server.Options) error
 	}
 	if n.PeerTLS {
 		opts.Cluster.TLSConfig = b.routeTLSConfig()
+		if _, err := b.routeRule.Match(b.cert.Load().Leaf); err != nil {
+			b.log.Warn("members with the same peers and cluster_brokers will refuse this broker's routes: list it in plugin.choria.network.peers by a name its certificate carries, or match it in plugin.choria.network.cluster_brokers", "error", err)
+		}
 	} else {
 		b.log.Warn("ROUTE TLS IS OFF (plugin.choria.network.peer_tls = false): cluster traffic, fleet requests and replies included, crosses the network in clear and any host that reaches the cluster port can join. Use this only while old peers without TLS remain.")
 	}
