@@ -143,6 +143,11 @@ func (b *Broker) clusterOptions(ctx context.Context, opts *server.Options) error
 	if port == 0 {
 		port = server.RANDOM_PORT
 	}
+	patterns, err := pki.CompilePatterns("plugin.choria.network.cluster_brokers", n.ClusterBrokers)
+	if err != nil {
+		return err
+	}
+	b.routeRule = pki.PeerRule{Hosts: peerHosts(peers, n.PeerPort), Patterns: patterns, Setting: "plugin.choria.network.cluster_brokers"}
 	opts.Cluster = server.ClusterOpts{
 		Name:       n.ClusterName,
 		Host:       n.ListenAddress,
@@ -154,6 +159,9 @@ func (b *Broker) clusterOptions(ctx context.Context, opts *server.Options) error
 	}
 	if n.PeerTLS {
 		opts.Cluster.TLSConfig = b.routeTLSConfig()
+		if _, err := b.routeRule.Match(b.cert.Load().Leaf); err != nil {
+			b.log.Warn("members with the same peers and cluster_brokers will refuse this broker's routes: list it in plugin.choria.network.peers by a name its certificate carries, or match it in plugin.choria.network.cluster_brokers", "error", err)
+		}
 	} else {
 		b.log.Warn("ROUTE TLS IS OFF (plugin.choria.network.peer_tls = false): cluster traffic, fleet requests and replies included, crosses the network in clear and any host that reaches the cluster port can join. Use this only while old peers without TLS remain.")
 	}
@@ -167,10 +175,23 @@ func (b *Broker) clusterOptions(ctx context.Context, opts *server.Options) error
 	return nil
 }
 
+// peerHosts are the host names and addresses of the peers entries, this
+// broker's included; routeURLs has already refused bad entries.
+func peerHosts(peers []string, port int) []string {
+	var hosts []string
+	for _, entry := range peers {
+		if p, err := config.ParsePeer(entry, port); err == nil {
+			hosts = append(hosts, p.Host)
+		}
+	}
+	return hosts
+}
+
 // routeTLSConfig is mutual TLS for routes with the same certificate, CA and
-// CRL as clients. Accepting: a peer must present a CA-signed, unrevoked
-// certificate. Dialling: the peer's certificate must name the host dialled
-// (Go's own check) and not be revoked.
+// CRL as clients. Both ways the peer must present a CA-signed, unrevoked
+// certificate that names a peer or matches cluster_brokers (b.routeRule):
+// every node has a CA-signed certificate, and a route reads all traffic.
+// Dialling, the certificate must also name the host dialled (Go's check).
 func (b *Broker) routeTLSConfig() *tls.Config {
 	roots := x509.NewCertPool()
 	for _, c := range b.trust.Load().CAs {
@@ -183,9 +204,12 @@ func (b *Broker) routeTLSConfig() *tls.Config {
 			return b.cert.Load(), nil
 		},
 		VerifyConnection: func(cs tls.ConnectionState) error {
-			if err := b.trust.Load().VerifyServer(cs.PeerCertificates, time.Now()); err != nil {
-				b.log.Warn("cluster peer refused", "peer", cs.ServerName, "error", err)
-				return fmt.Errorf("%s: %w", admissionMarker, err)
+			err := b.trust.Load().VerifyServer(cs.PeerCertificates, time.Now())
+			if err == nil {
+				_, err = b.routeRule.Match(cs.PeerCertificates[0])
+			}
+			if err != nil {
+				return b.refusePeer("peer", cs.ServerName, err)
 			}
 			return nil
 		},
@@ -207,12 +231,22 @@ func (b *Broker) routeTLSConfig() *tls.Config {
 func (b *Broker) admitPeer(remote string, cs tls.ConnectionState) error {
 	err := b.trust.Load().VerifyClient(cs.PeerCertificates, time.Now())
 	if err == nil {
+		_, err = b.routeRule.Match(cs.PeerCertificates[0])
+	}
+	if err == nil {
 		return nil
 	}
-	attrs := []any{"remote", remote, "error", err.Error()}
-	key := remote
+	return b.refusePeer("remote", remote, err)
+}
+
+// refusePeer logs a refused route, once a minute per certificate and
+// reason, and returns the handshake error; who is "remote" (it dialled
+// us) or "peer" (we dialled it).
+func (b *Broker) refusePeer(who, addr string, err error) error {
+	attrs := []any{who, addr, "error", err.Error()}
+	key := addr
 	if re, ok := err.(*pki.RefusedError); ok {
-		attrs = []any{"remote", remote, "reason", string(re.Reason), "subject", re.Subject, "detail", re.Detail}
+		attrs = []any{who, addr, "reason", string(re.Reason), "subject", re.Subject, "detail", re.Detail}
 		key = re.Subject + string(re.Reason)
 	}
 	if b.peerLog.allow("peer " + key) {

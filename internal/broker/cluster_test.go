@@ -209,6 +209,14 @@ func TestClusterSaysWhy(t *testing.T) {
 		t.Fatalf("a peers list of only itself: cluster %v\n%s", b.ClusterAddr(), logs)
 	}
 
+	// Listed nowhere: the members would refuse its routes, and it says so.
+	port = testutil.FreePort(t)
+	unlisted := p.member(t, 3, []string{fmt.Sprintf("127.0.0.2:%d", testutil.FreePort(t))}, port)
+	_, logs = startBroker(t, unlisted)
+	if len(logs.lines("not in plugin.choria.network.peers")) != 1 || len(logs.lines("will refuse this broker's routes", string(pki.NotPeer))) != 1 {
+		t.Fatalf("an unlisted member: want both warnings\n%s", logs)
+	}
+
 	down := testutil.FreePort(t)
 	port = testutil.FreePort(t)
 	// Only loopback here: a name that does not resolve would ask a DNS server.

@@ -46,8 +46,9 @@ type Broker struct {
 	mon        monitor // the monitoring listener (monitor.go)
 
 	resolver      *net.Resolver
-	peerLog       *throttle // refused cluster peers, logged once a minute each
-	expectedPeers int       // routes configured, this broker left out
+	peerLog       *throttle    // refused cluster peers, logged once a minute each
+	expectedPeers int          // routes configured, this broker left out
+	routeRule     pki.PeerRule // whose certificates may be routes
 
 	fatal     chan string
 	fatalOnce sync.Once

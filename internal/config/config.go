@@ -70,6 +70,9 @@ type Network struct {
 	PeerPassword string   // plugin.choria.network.peer_password
 	PeerTLS      bool     // plugin.choria.network.peer_tls (ours): mutual TLS on routes
 	ClusterName  string   // plugin.choria.network.gateway_name
+	// ClusterBrokers is plugin.choria.network.cluster_brokers (ours):
+	// certificate name patterns accepted as routes besides the peers' names.
+	ClusterBrokers []string
 
 	PprofPort          int           // plugin.choria.network.pprof_port: Go profiling on 127.0.0.1, 0 = off
 	HandshakeAdmission bool          // plugin.choria.network.handshake_admission (ours): bound TLS handshakes in flight

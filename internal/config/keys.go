@@ -56,6 +56,8 @@ var settings = []setting{
 	{name: "plugin.choria.network.peer_user", kind: kString, field: func(c *Config) any { return &c.Network.PeerUser }},
 	{name: "plugin.choria.network.peer_password", kind: kString, field: func(c *Config) any { return &c.Network.PeerPassword }},
 	{name: "plugin.choria.network.peer_tls", kind: kBool, def: "true", field: func(c *Config) any { return &c.Network.PeerTLS }},
+	// routes are taken only from certificates naming a peer, or matching these
+	{name: "plugin.choria.network.cluster_brokers", kind: kList, check: checkRegexps, field: func(c *Config) any { return &c.Network.ClusterBrokers }},
 	{name: "plugin.choria.network.gateway_name", kind: kString, def: "CHORIA", field: func(c *Config) any { return &c.Network.ClusterName }},
 	// reconnect storms and restarts: see internal/broker/gate.go
 	{name: "plugin.choria.network.handshake_admission", kind: kBool, def: "true", field: func(c *Config) any { return &c.Network.HandshakeAdmission }},

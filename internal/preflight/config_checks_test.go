@@ -58,6 +58,12 @@ plugin.choria.federation.collectives = eu, us
 	cfg = parse(t, "identity = b.example.net\nplugin.choria.network.peer_tls = false\nplugin.choria.network.peers = a.example.net, b.example.net\n")
 	expect(t, item(t, run(t, configConflicts{}, hostEnv(t, "tuned", cfg)), "peer_tls"), Warn, "peer_tls = false")
 
+	// Peers without a routes password: only the certificate rule guards routes.
+	cfg = parse(t, "identity = b.example.net\nplugin.choria.network.peers = a.example.net, b.example.net\n")
+	expect(t, item(t, run(t, configConflicts{}, hostEnv(t, "tuned", cfg)), "peer_password"), Warn, "without plugin.choria.network.peer_password")
+	cfg = parse(t, "identity = b.example.net\nplugin.choria.network.peers = a.example.net, b.example.net\nplugin.choria.network.peer_user = routes\nplugin.choria.network.peer_password = s3cret\n")
+	expect(t, one(t, configConflicts{}, hostEnv(t, "tuned", cfg)), Pass)
+
 	cfg = parse(t, "identity = b.example.net\nplugin.choria.network.roles = false\nplugin.choria.network.client_hosts = 10.0.0.0/8\n")
 	rs := run(t, configConflicts{}, hostEnv(t, "tuned", cfg))
 	if len(rs) != 2 || !strings.Contains(rs[1].Found, "client_hosts is set while") {

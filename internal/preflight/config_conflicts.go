@@ -26,6 +26,12 @@ func (configConflicts) Run(_ context.Context, env *Env) []Result {
 			Wanted: "mutual TLS on routes",
 			Fix:    "set plugin.choria.network.peer_tls = true once every peer runs choria-broker or TLS routes: without it fleet traffic crosses the network in clear and any host reaching the cluster port can join"})
 	}
+	if len(c.Network.Peers) > 0 && c.Network.PeerPassword == "" {
+		out = append(out, Result{Item: "peer_password", Status: Warn,
+			Found:  "plugin.choria.network.peers is set without plugin.choria.network.peer_password",
+			Wanted: "a routes password on top of the route certificate check",
+			Fix:    "set the same plugin.choria.network.peer_user and peer_password on every member: a broker certificate (or a name matching cluster_brokers) alone then no longer makes a route"})
+	}
 	if !c.Network.Roles {
 		out = append(out, Result{Item: "roles", Status: Warn,
 			Found:  "plugin.choria.network.roles = false",

@@ -163,8 +163,24 @@ func TestPKINames(t *testing.T) {
 	expect(t, item(t, run(t, pkiNames{}, s.env(t, peers)), "peers"), Fail, "do not include 127.0.0.1")
 	s = newSSL(t, sslOptions{issue: pki.IssueOptions{IPs: []net.IP{net.ParseIP("127.0.0.1")}}})
 	expect(t, item(t, run(t, pkiNames{}, s.env(t, peers)), "peers"), Pass)
-	// Not listed at all.
-	expect(t, item(t, run(t, pkiNames{}, s.env(t, "plugin.choria.network.peers = a.example.net, c.example.net")), "peers"), Warn, "no peer entry is this broker")
+	expect(t, item(t, run(t, pkiNames{}, s.env(t, peers)), "routes"), Pass, "taken as a route by 127.0.0.1")
+	// Not listed at all: peers with the same list refuse its routes, unless
+	// cluster_brokers names it.
+	other := "plugin.choria.network.peers = a.example.net, c.example.net"
+	rs = run(t, pkiNames{}, s.env(t, other))
+	expect(t, item(t, rs, "peers"), Warn, "no peer entry is this broker")
+	r = item(t, rs, "routes")
+	expect(t, r, Fail, "peers will refuse this broker's routes", "not a cluster peer", "broker.example.net")
+	if !strings.Contains(r.Fix, "broker.example.net:4223") || !strings.Contains(r.Fix, "cluster_brokers") {
+		t.Errorf("fix %q", r.Fix)
+	}
+	expect(t, item(t, run(t, pkiNames{}, s.env(t, other, `plugin.choria.network.cluster_brokers = ^broker\.`)), "routes"), Pass, `by ^broker\.`)
+	// Without route TLS there is no certificate to check.
+	for _, r := range run(t, pkiNames{}, s.env(t, other, "plugin.choria.network.peer_tls = false")) {
+		if r.Item == "routes" {
+			t.Errorf("routes checked with route TLS off: %+v", r)
+		}
+	}
 }
 
 func TestHandshakeCapacity(t *testing.T) {

@@ -2,6 +2,7 @@ package preflight
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"net"
 	"net/url"
@@ -59,7 +60,37 @@ func (pkiNames) Run(ctx context.Context, env *Env) []Result {
 			Wanted: "this broker in the peers list, under a name its certificate covers",
 			Fix:    fmt.Sprintf("list every member on every member, this one as %s", net.JoinHostPort(c.Identity, fmt.Sprint(c.Network.PeerPort)))})
 	}
+	if c.Network.PeerTLS {
+		out = append(out, routeAccepted(env, leaf, peers))
+	}
 	return out
+}
+
+// routeAccepted: members take routes only from certificates that name one
+// of their peers or match their cluster_brokers. With the same settings on
+// every member, this broker's own certificate must pass that rule.
+func routeAccepted(env *Env, leaf *x509.Certificate, peers []peer) Result {
+	const setting = "plugin.choria.network.cluster_brokers"
+	c := env.Config
+	res := Result{Item: "routes", Wanted: "a certificate name in peers or matching " + setting + ": members take routes from no other certificate"}
+	patterns, err := pki.CompilePatterns(setting, c.Network.ClusterBrokers)
+	if err != nil {
+		res.Status, res.Found, res.Fix = Fail, err.Error(), "correct the pattern"
+		return res
+	}
+	rule := pki.PeerRule{Patterns: patterns, Setting: setting}
+	for _, p := range peers {
+		rule.Hosts = append(rule.Hosts, p.host)
+	}
+	by, err := rule.Match(leaf)
+	if err != nil {
+		res.Status, res.Found = Fail, "peers will refuse this broker's routes: "+err.Error()
+		res.Fix = fmt.Sprintf("list this broker in plugin.choria.network.peers on every member as %s, or add a pattern matching %s to %s on every member",
+			net.JoinHostPort(c.Identity, fmt.Sprint(c.Network.PeerPort)), leaf.Subject.CommonName, setting)
+		return res
+	}
+	res.Status, res.Found = Pass, fmt.Sprintf("%s is taken as a route by %s", leaf.Subject, by)
+	return res
 }
 
 // publicHost is the host of host:port or nats://host:port.

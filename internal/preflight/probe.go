@@ -140,7 +140,7 @@ func remoteRefusal(err error, addr string, haveCert bool) *probeFailure {
 		return &probeFailure{reason: addr + " refused a connection without a certificate: this broker's own did not load (see pki.files)", fix: "fix pki.files first"}
 	}
 	return &probeFailure{reason: addr + " refused this broker's certificate (" + err.Error() + ")",
-		fix: "the peer does not trust our CA or has revoked our certificate: give both the same CA bundle and CRL"}
+		fix: "the peer does not trust our CA, has revoked our certificate, or finds none of its names in its peers or cluster_brokers: give both the same CA bundle and CRL, and the same peers list naming this broker as its certificate does"}
 }
 
 // dialReason shortens a dial error to what an operator acts on.

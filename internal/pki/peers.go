@@ -1,0 +1,76 @@
+package pki
+
+import (
+	"crypto/x509"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// NotPeer is a CA-signed certificate that is not one of the brokers this
+// broker links with (routes now; leafnodes and gateways later).
+const NotPeer Reason = "not a cluster peer"
+
+// PeerRule is who may link with this broker as a fellow broker: a
+// certificate naming one of Hosts (CN, DNS SAN with TLS wildcards, IP SAN),
+// or with a name matching one of Patterns. Being CA-signed is not enough,
+// since every node's certificate is.
+type PeerRule struct {
+	Hosts    []string         // the configured peers' host names and addresses
+	Patterns []*regexp.Regexp // extra certificate names, e.g. plugin.choria.network.cluster_brokers
+	Setting  string           // the setting Patterns come from, for messages
+}
+
+// Match returns the host or pattern that admits leaf, or a refusal naming
+// the certificate's names and what they were compared with.
+func (r PeerRule) Match(leaf *x509.Certificate) (string, error) {
+	if leaf == nil {
+		return "", &RefusedError{Reason: NoCertificate}
+	}
+	for _, h := range r.Hosts {
+		if CoversName(leaf, strings.TrimSuffix(h, ".")) {
+			return h, nil
+		}
+	}
+	names := slices.Compact(Names(leaf)) // the CN is usually the first DNS SAN too
+	for _, p := range r.Patterns {
+		for _, n := range names {
+			if p.MatchString(n) {
+				return p.String(), nil
+			}
+		}
+	}
+	patterns := "none"
+	if len(r.Patterns) > 0 {
+		var ps []string
+		for _, p := range r.Patterns {
+			ps = append(ps, p.String())
+		}
+		patterns = strings.Join(ps, ", ")
+	}
+	return "", &RefusedError{Reason: NotPeer, Subject: leaf.Subject.String(),
+		Detail: fmt.Sprintf("its names %s are not a peer (%s) nor match %s (%s)",
+			strings.Join(names, ", "), strings.Join(r.Hosts, ", "), r.Setting, patterns)}
+}
+
+// CompilePatterns compiles certificate name patterns as Choria writes
+// them (optionally between slashes); errors name the setting and pattern.
+func CompilePatterns(setting string, patterns []string) ([]*regexp.Regexp, error) {
+	var out []*regexp.Regexp
+	for _, p := range patterns {
+		p = strings.TrimSpace(p)
+		if len(p) >= 2 && p[0] == '/' && p[len(p)-1] == '/' {
+			p = p[1 : len(p)-1]
+		}
+		if p == "" {
+			continue
+		}
+		re, err := regexp.Compile(p)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %q is not a valid regular expression: %v", setting, p, err)
+		}
+		out = append(out, re)
+	}
+	return out, nil
+}
