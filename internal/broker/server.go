@@ -41,6 +41,8 @@ type Broker struct {
 	violations map[string]*atomic.Uint64
 	roleDenied atomic.Uint64
 	crl        crlState
+	pki        pkiState
+	trustRetry time.Duration // how often a failed CA or CRL reload is retried and logged again
 	opts       *server.Options
 	srv        *server.Server
 	mon        monitor // the monitoring listener (monitor.go)
@@ -83,11 +85,14 @@ func newBroker(cfg *config.Config, log *slog.Logger, resolver *net.Resolver) (*B
 		ready:      make(chan struct{}),
 		quit:       make(chan struct{}),
 		crl:        crlState{refreshNow: make(chan struct{}, 1)},
+		trustRetry: time.Minute,
 	}
-	id, err := pki.Load(b.files, cfg.Identity, time.Now())
+	now := time.Now()
+	id, err := pki.Load(b.files, cfg.Identity, now)
 	if err != nil {
 		return nil, fmt.Errorf("security provider %s: %w", b.files.Provider, err)
 	}
+	b.pki.record(pki.Parts, nil, now)
 	for _, w := range id.Warnings {
 		log.Warn(w)
 	}
