@@ -120,20 +120,31 @@ func (s fileStamp) same(o fileStamp) bool {
 	return s.size == o.size && s.modTime.Equal(o.modTime) && os.SameFile(s.info, o.info)
 }
 
+// trustPaths are the CA and CRL files the watcher polls.
+func (b *Broker) trustPaths() []string {
+	if b.files.CRL != "" {
+		return []string{b.files.CA, b.files.CRL}
+	}
+	return []string{b.files.CA}
+}
+
+// stampTrust stamps the trust files before they are read at start-up, so
+// that a change while the broker starts is seen by the watcher.
+func (b *Broker) stampTrust() []fileStamp {
+	var stamps []fileStamp
+	for _, p := range b.trustPaths() {
+		stamps = append(stamps, stampOf(p))
+	}
+	return stamps
+}
+
 // watchTrust polls the CA and CRL files and reloads them when they change.
 // Polling survives the rename-over that CA tools and config management do,
 // and costs two stat calls a second. While a reload fails it is retried,
 // and the error logged, every trustRetry: a CRL fixed by chmod changes no
 // stamp, and a missing CRL must not be forgotten after one log line.
 func (b *Broker) watchTrust(ctx context.Context, every time.Duration) {
-	paths := []string{b.files.CA}
-	if b.files.CRL != "" {
-		paths = append(paths, b.files.CRL)
-	}
-	stamps := make([]fileStamp, len(paths))
-	for i, p := range paths {
-		stamps[i] = stampOf(p)
-	}
+	paths, stamps := b.trustPaths(), b.trustStamps
 	var failedAt time.Time // of the last failed reload; zero when it worked
 	t := time.NewTicker(every)
 	defer t.Stop()
