@@ -10,12 +10,15 @@ import (
 )
 
 // Reload rereads the broker's certificate, key, CA bundle and CRL (SIGHUP).
-// On any error the broker keeps what it had: a bad file never opens the door
-// or drops the CRL. Connected clients stay connected.
+// On any error the broker keeps what it had: a bad or missing file never
+// opens the door or drops the CRL. Connected clients stay connected. The
+// outcome shows in PKIStatus until a later reload.
 func (b *Broker) Reload() error {
 	b.reloadMu.Lock()
 	defer b.reloadMu.Unlock()
-	id, err := pki.Load(b.files, b.cfg.Identity, time.Now())
+	now := time.Now()
+	id, err := pki.Reload(b.files, b.cfg.Identity, now, b.trust.Load().CRL != nil)
+	b.pki.record(pki.Parts, err, now)
 	if err != nil {
 		b.log.Error("reload failed, keeping the current certificates and CRL", "error", err)
 		return err
@@ -33,13 +36,20 @@ func (b *Broker) Reload() error {
 	return nil
 }
 
-// reloadTrust rereads the CA bundle and CRL after their files changed.
+// reloadTrust rereads the CA bundle and CRL after their files changed, and
+// again every trustRetry while that fails.
 func (b *Broker) reloadTrust() error {
 	b.reloadMu.Lock()
 	defer b.reloadMu.Unlock()
-	t, warn, err := pki.LoadTrust(b.files, time.Now())
+	now := time.Now()
+	t, warn, err := pki.ReloadTrust(b.files, now, b.trust.Load().CRL != nil)
+	b.pki.record([]pki.Part{pki.PartCA, pki.PartCRL}, err, now)
 	if err != nil {
-		b.log.Error("CA or CRL changed but cannot be read, keeping the previous ones", "error", err)
+		attrs := []any{"error", err}
+		for p, since := range b.PKIStatus().FailingSince {
+			attrs = append(attrs, string(p)+"_failing_since", since.UTC().Format(time.RFC3339))
+		}
+		b.log.Error("CA or CRL cannot be read, keeping the previous ones", attrs...)
 		return err
 	}
 	if warn != "" {
@@ -50,11 +60,12 @@ func (b *Broker) reloadTrust() error {
 }
 
 // keepNewerCRL keeps the CRL in force when the one just read from disk is
-// older (one fetched from the CA that could not be saved, say): a reload
-// never rolls revocations back.
+// older (one fetched from the CA that could not be saved, say) or absent
+// (fetched from the CA without a file to keep it in): a reload never rolls
+// revocations back.
 func (b *Broker) keepNewerCRL(t *pki.Trust) *pki.Trust {
 	cur := b.trust.Load()
-	if cur == nil || cur.CRL == nil || t.CRL == nil || !cur.CRL.ThisUpdate.After(t.CRL.ThisUpdate) {
+	if cur == nil || cur.CRL == nil || (t.CRL != nil && !cur.CRL.ThisUpdate.After(t.CRL.ThisUpdate)) {
 		return t
 	}
 	if !sameCAs(cur, t) {
@@ -109,18 +120,32 @@ func (s fileStamp) same(o fileStamp) bool {
 	return s.size == o.size && s.modTime.Equal(o.modTime) && os.SameFile(s.info, o.info)
 }
 
+// trustPaths are the CA and CRL files the watcher polls.
+func (b *Broker) trustPaths() []string {
+	if b.files.CRL != "" {
+		return []string{b.files.CA, b.files.CRL}
+	}
+	return []string{b.files.CA}
+}
+
+// stampTrust stamps the trust files before they are read at start-up, so
+// that a change while the broker starts is seen by the watcher.
+func (b *Broker) stampTrust() []fileStamp {
+	var stamps []fileStamp
+	for _, p := range b.trustPaths() {
+		stamps = append(stamps, stampOf(p))
+	}
+	return stamps
+}
+
 // watchTrust polls the CA and CRL files and reloads them when they change.
 // Polling survives the rename-over that CA tools and config management do,
-// and costs two stat calls a second.
+// and costs two stat calls a second. While a reload fails it is retried,
+// and the error logged, every trustRetry: a CRL fixed by chmod changes no
+// stamp, and a missing CRL must not be forgotten after one log line.
 func (b *Broker) watchTrust(ctx context.Context, every time.Duration) {
-	paths := []string{b.files.CA}
-	if b.files.CRL != "" {
-		paths = append(paths, b.files.CRL)
-	}
-	stamps := make([]fileStamp, len(paths))
-	for i, p := range paths {
-		stamps[i] = stampOf(p)
-	}
+	paths, stamps := b.trustPaths(), b.trustStamps
+	var failedAt time.Time // of the last failed reload; zero when it worked
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -137,10 +162,14 @@ func (b *Broker) watchTrust(ctx context.Context, every time.Duration) {
 				stamps[i] = s
 			}
 		}
-		if changed {
-			if err := b.reloadTrust(); err == nil {
-				b.log.Info(fmt.Sprintf("reloaded %v after a change", paths))
-			}
+		if !changed && (failedAt.IsZero() || time.Since(failedAt) < b.trustRetry) {
+			continue
 		}
+		if err := b.reloadTrust(); err != nil {
+			failedAt = time.Now()
+			continue
+		}
+		failedAt = time.Time{}
+		b.log.Info(fmt.Sprintf("reloaded %v after a change", paths))
 	}
 }

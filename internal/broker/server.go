@@ -35,15 +35,18 @@ type Broker struct {
 
 	admission *admissionStats
 
-	gate       *gate // nil when handshake admission is off
-	policy     *authz.Policy
-	conns      sync.Map // cid -> *connInfo of admitted clients
-	violations map[string]*atomic.Uint64
-	roleDenied atomic.Uint64
-	crl        crlState
-	opts       *server.Options
-	srv        *server.Server
-	mon        monitor // the monitoring listener (monitor.go)
+	gate        *gate // nil when handshake admission is off
+	policy      *authz.Policy
+	conns       sync.Map // cid -> *connInfo of admitted clients
+	violations  map[string]*atomic.Uint64
+	roleDenied  atomic.Uint64
+	crl         crlState
+	pki         pkiState
+	trustRetry  time.Duration // how often a failed CA or CRL reload is retried and logged again
+	trustStamps []fileStamp   // of the CA and CRL files as read by New
+	opts        *server.Options
+	srv         *server.Server
+	mon         monitor // the monitoring listener (monitor.go)
 
 	resolver      *net.Resolver
 	peerLog       *throttle    // refused cluster peers, logged once a minute each
@@ -84,11 +87,15 @@ func newBroker(cfg *config.Config, log *slog.Logger, resolver *net.Resolver) (*B
 		ready:      make(chan struct{}),
 		quit:       make(chan struct{}),
 		crl:        crlState{refreshNow: make(chan struct{}, 1)},
+		trustRetry: time.Minute,
 	}
-	id, err := pki.Load(b.files, cfg.Identity, time.Now())
+	b.trustStamps = b.stampTrust()
+	now := time.Now()
+	id, err := pki.Load(b.files, cfg.Identity, now)
 	if err != nil {
 		return nil, fmt.Errorf("security provider %s: %w", b.files.Provider, err)
 	}
+	b.pki.record(pki.Parts, nil, now)
 	for _, w := range id.Warnings {
 		log.Warn(w)
 	}

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/choria-broker/choria-broker/internal/pki"
 )
 
 // Engine is the embedded NATS server once the broker is ready, else nil;
@@ -26,6 +28,9 @@ type TrustStatus struct {
 	CRLThisUpdate time.Time
 	CRLNextUpdate time.Time // zero when the CRL has none
 	CRLEntries    int
+	CAFile        string
+	CANotAfter    time.Time  // the earliest expiry of the bundle's CA certificates
+	Trust         *pki.Trust // the CA bundle and CRL in force
 }
 
 // TrustStatus reports the certificate and CRL in force now (after reloads).
@@ -40,7 +45,17 @@ func (b *Broker) TrustStatus() TrustStatus {
 			s.CertSubject, s.CertNotAfter = leaf.Subject.CommonName, leaf.NotAfter
 		}
 	}
-	if t := b.trust.Load(); t != nil && t.CRL != nil {
+	t := b.trust.Load()
+	if t == nil {
+		return s
+	}
+	s.Trust, s.CAFile = t, b.files.CA
+	for _, c := range t.CAs {
+		if s.CANotAfter.IsZero() || c.NotAfter.Before(s.CANotAfter) {
+			s.CANotAfter = c.NotAfter
+		}
+	}
+	if t.CRL != nil {
 		s.CRLFile, s.CRLThisUpdate, s.CRLNextUpdate, s.CRLEntries = t.CRL.File, t.CRL.ThisUpdate, t.CRL.NextUpdate, t.CRL.Entries
 	}
 	return s

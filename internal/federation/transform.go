@@ -25,10 +25,10 @@ const (
 	// a request whose reply-to is not a reply subject, or a reply to a
 	// subject that is not a reply subject: a way to replay a client's
 	// signed request to the whole fleet, never something Choria sends.
-	Misdirected Reason = "misdirected"
-	QueueFull       Reason = "queue_full"       // the egest side is slower than the ingest side
-	SlowConsumer    Reason = "slow_consumer"    // the NATS client's own buffer overflowed
-	PublishFailed   Reason = "publish_failed"   // the egest side is down, or the message too big
+	Misdirected   Reason = "misdirected"
+	QueueFull     Reason = "queue_full"     // the egest side is slower than the ingest side
+	SlowConsumer  Reason = "slow_consumer"  // the NATS client's own buffer overflowed
+	PublishFailed Reason = "publish_failed" // the egest side is down, or the message too big
 )
 
 // Reasons lists every reason, so that every counter exists from the start.

@@ -126,69 +126,125 @@ type Identity struct {
 
 // Load reads and checks everything the broker needs at start-up: its
 // certificate matches its key, is valid now and names identity; the CA
-// bundle parses; the CRL verifies against the CA.
+// bundle parses; the CRL verifies against the CA. Each error is a
+// *PartError naming the file it concerns (see FailedParts).
 func Load(f Files, identity string, now time.Time) (*Identity, error) {
+	return load(f, identity, now, false)
+}
+
+// Reload is Load while the broker runs: with crlInForce, a CRL file that
+// has gone (or cannot be read) is an error, so that the CRL in force stays
+// rather than revocation turning off.
+func Reload(f Files, identity string, now time.Time, crlInForce bool) (*Identity, error) {
+	return load(f, identity, now, crlInForce)
+}
+
+func load(f Files, identity string, now time.Time, crlInForce bool) (*Identity, error) {
 	if _, err := os.Stat(f.Certificate); errors.Is(err, fs.ErrNotExist) && len(f.Looked) > 0 {
 		return nil, f.missingCertificate(identity)
 	}
 	var errs []error
-	kp, err := LoadKeyPair(f.Certificate, f.Key)
+	fail := func(p Part, err error) { errs = append(errs, partError(p, err)) }
+	var kp *KeyPair
+	chain, certErr := ReadCertificates(f.Certificate)
+	if certErr != nil {
+		fail(PartCertificate, certErr)
+	}
+	key, err := ReadPrivateKey(f.Key)
 	if err != nil {
-		errs = append(errs, err)
-	} else {
-		if err := CheckValidity(f.Certificate, kp.Leaf(), now); err != nil {
-			errs = append(errs, err)
-		}
-		if identity != "" && !CoversName(kp.Leaf(), identity) {
-			errs = append(errs, fmt.Errorf("%s: certificate names %v do not include the identity %q; set identity to one of them or issue a certificate for %q", f.Certificate, Names(kp.Leaf()), identity, identity))
+		fail(PartKey, err)
+	}
+	if certErr == nil && err == nil {
+		if kp, err = pairUp(f.Certificate, f.Key, chain, key); err != nil {
+			fail(PartKey, err)
 		}
 	}
+	if certErr == nil {
+		if err := CheckValidity(f.Certificate, chain[0], now); err != nil {
+			fail(PartCertificate, err)
+		}
+		if identity != "" && !CoversName(chain[0], identity) {
+			fail(PartCertificate, fmt.Errorf("%s: certificate names %v do not include the identity %q; set identity to one of them or issue a certificate for %q", f.Certificate, Names(chain[0]), identity, identity))
+		}
+	}
+	id := &Identity{Files: f, KeyPair: kp}
 	cas, err := ReadCertificates(f.CA)
 	if err != nil {
-		errs = append(errs, err)
+		fail(PartCA, err)
+	} else {
+		crl, warn, err := loadCRL(f, cas, now, crlInForce)
+		if err != nil {
+			fail(PartCRL, err)
+		}
+		if warn != "" {
+			id.Warnings = append(id.Warnings, warn)
+		}
+		id.Trust = NewTrust(cas, crl)
+		if w := caWarning(f, id.Trust, now); w != "" {
+			id.Warnings = append(id.Warnings, w)
+		}
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	id := &Identity{Files: f, KeyPair: kp}
-	crl, warn, err := loadCRL(f, cas, now)
-	if err != nil {
-		return nil, err
-	}
-	if warn != "" {
-		id.Warnings = append(id.Warnings, warn)
-	}
-	id.Trust = NewTrust(cas, crl)
 	if err := id.Trust.VerifyServer(kp.Chain, now); err != nil {
 		var re *RefusedError
 		if errors.As(err, &re) && re.Reason == WrongUsage {
 			// A broker certificate without serverAuth fails at every client.
-			return nil, fmt.Errorf("%s: the certificate cannot serve TLS: %v", f.Certificate, err)
+			return nil, partError(PartCertificate, fmt.Errorf("%s: the certificate cannot serve TLS: %v", f.Certificate, err))
 		}
 		id.Warnings = append(id.Warnings, fmt.Sprintf("%s: the broker certificate does not verify against %s: %v", f.Certificate, f.CA, err))
 	}
 	return id, nil
 }
 
-// LoadTrust rereads the CA bundle and CRL, for reloads that keep the key pair.
-func LoadTrust(f Files, now time.Time) (*Trust, string, error) {
-	cas, err := ReadCertificates(f.CA)
-	if err != nil {
-		return nil, "", err
+// caWarning says when CA certificates of the bundle are outside their validity.
+func caWarning(f Files, t *Trust, now time.Time) string {
+	invalid, none := t.CAValidity(now)
+	switch {
+	case none:
+		return fmt.Sprintf("%s: no CA certificate in it is valid now (%s expired %s): every client will be refused; install the CA's current certificate", f.CA, invalid[0].Subject, invalid[0].NotAfter.UTC().Format(time.RFC3339))
+	case len(invalid) > 0:
+		return fmt.Sprintf("%s: CA certificate %s is outside its validity (%s to %s): certificates it issued will be refused", f.CA, invalid[0].Subject, invalid[0].NotBefore.UTC().Format(time.RFC3339), invalid[0].NotAfter.UTC().Format(time.RFC3339))
 	}
-	crl, warn, err := loadCRL(f, cas, now)
-	if err != nil {
-		return nil, "", err
-	}
-	return NewTrust(cas, crl), warn, nil
+	return ""
 }
 
-func loadCRL(f Files, cas []*x509.Certificate, now time.Time) (*RevocationList, string, error) {
+// LoadTrust rereads the CA bundle and CRL, for reloads that keep the key pair.
+func LoadTrust(f Files, now time.Time) (*Trust, string, error) {
+	return ReloadTrust(f, now, false)
+}
+
+// ReloadTrust is LoadTrust while the broker runs; crlInForce as for Reload.
+// Errors are *PartError.
+func ReloadTrust(f Files, now time.Time, crlInForce bool) (*Trust, string, error) {
+	cas, err := ReadCertificates(f.CA)
+	if err != nil {
+		return nil, "", partError(PartCA, err)
+	}
+	crl, warn, err := loadCRL(f, cas, now, crlInForce)
+	if err != nil {
+		return nil, "", partError(PartCRL, err)
+	}
+	t := NewTrust(cas, crl)
+	if w := caWarning(f, t, now); w != "" {
+		warn = strings.TrimPrefix(warn+"; "+w, "; ")
+	}
+	return t, warn, nil
+}
+
+func loadCRL(f Files, cas []*x509.Certificate, now time.Time, crlInForce bool) (*RevocationList, string, error) {
 	if f.CRL == "" {
 		return nil, "no CRL configured (plugin.security.file.crl): revoked certificates will be admitted", nil
 	}
-	if _, err := os.Stat(f.CRL); err != nil && f.CRLOptional && errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Sprintf("%s does not exist: revoked certificates will be admitted until it does", f.CRL), nil
+	if _, err := os.Stat(f.CRL); err != nil && errors.Is(err, os.ErrNotExist) {
+		if crlInForce {
+			// Deleting a file must not turn revocation off.
+			return nil, "", fmt.Errorf("%s: file does not exist; the CRL loaded before stays in force: put the CA's CRL back (restart the broker to run without one)", f.CRL)
+		}
+		if f.CRLOptional {
+			return nil, fmt.Sprintf("%s does not exist: revoked certificates will be admitted until it does", f.CRL), nil
+		}
 	}
 	crl, err := ReadRevocationList(f.CRL, cas)
 	if err != nil {

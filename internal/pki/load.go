@@ -142,6 +142,11 @@ func LoadKeyPair(certFile, keyFile string) (*KeyPair, error) {
 	if err != nil {
 		return nil, err
 	}
+	return pairUp(certFile, keyFile, chain, key)
+}
+
+// pairUp checks that key belongs to the chain's leaf.
+func pairUp(certFile, keyFile string, chain []*x509.Certificate, key crypto.Signer) (*KeyPair, error) {
 	pub, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool })
 	if !ok || !pub.Equal(chain[0].PublicKey) {
 		return nil, fmt.Errorf("%s does not belong to certificate %s (%s); point the key setting at the key this certificate was issued for", keyFile, certFile, chain[0].Subject)

@@ -38,6 +38,7 @@ type networkCollector struct {
 	byRole, refused, admitted, violations   *prometheus.Desc
 	handshakes, hsLimit, hsInFlight, hsWait *prometheus.Desc
 	certExpiry, crlNextUpdate               *prometheus.Desc
+	caExpiry, reloadFailing, reloadTime     *prometheus.Desc
 	routesUp, routesExpected, slowConsumers *prometheus.Desc
 }
 
@@ -68,6 +69,9 @@ func newNetworkCollector(b *broker.Broker, identity string) *networkCollector {
 	c.hsInFlight = desc("choria_broker_tls_handshakes_in_flight", "TLS handshakes in flight")
 	c.certExpiry = desc("choria_broker_certificate_expiry_seconds", "Seconds until the broker's certificate expires (negative: expired)")
 	c.crlNextUpdate = desc("choria_broker_crl_next_update_seconds", "Seconds until the CRL's nextUpdate (negative: stale)")
+	c.caExpiry = desc("choria_broker_ca_expiry_seconds", "Seconds until the first CA certificate of the bundle in force expires (negative: expired)")
+	c.reloadFailing = desc("choria_broker_pki_reload_failing", "1 while the last reload of the file failed and the previous one stays in force (a restart would fail)", "file")
+	c.reloadTime = desc("choria_broker_pki_reload_timestamp_seconds", "Unix time the certificate, key, CA bundle and CRL in force were last loaded without error")
 	c.routesUp = desc("choria_broker_cluster_routes_up", "Cluster peers connected")
 	c.routesExpected = desc("choria_broker_cluster_routes_expected", "Cluster peers configured, this broker left out")
 	c.slowConsumers = desc("choria_broker_slow_consumers_total", "Slow consumers by kind of connection", "kind")
@@ -78,7 +82,7 @@ func (c *networkCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range c.varz {
 		ch <- d
 	}
-	for _, d := range []*prometheus.Desc{c.byRole, c.refused, c.admitted, c.violations, c.handshakes, c.hsLimit, c.hsInFlight, c.hsWait, c.certExpiry, c.crlNextUpdate, c.routesUp, c.routesExpected, c.slowConsumers} {
+	for _, d := range []*prometheus.Desc{c.byRole, c.refused, c.admitted, c.violations, c.handshakes, c.hsLimit, c.hsInFlight, c.hsWait, c.certExpiry, c.crlNextUpdate, c.caExpiry, c.reloadFailing, c.reloadTime, c.routesUp, c.routesExpected, c.slowConsumers} {
 		ch <- d
 	}
 }
@@ -122,6 +126,20 @@ func (c *networkCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if !ts.CRLNextUpdate.IsZero() {
 		gauge(c.crlNextUpdate, ts.CRLNextUpdate.Sub(now).Seconds())
+	}
+	if !ts.CANotAfter.IsZero() {
+		gauge(c.caExpiry, ts.CANotAfter.Sub(now).Seconds())
+	}
+	ps := b.PKIStatus()
+	for _, p := range pki.Parts {
+		v := 0.0
+		if _, bad := ps.Failing[p]; bad {
+			v = 1
+		}
+		gauge(c.reloadFailing, v, string(p))
+	}
+	if !ps.LastReload.IsZero() {
+		gauge(c.reloadTime, float64(ps.LastReload.UnixNano())/1e9)
 	}
 	gauge(c.routesUp, float64(len(b.RouteNames())))
 	gauge(c.routesExpected, float64(b.ExpectedPeers()))

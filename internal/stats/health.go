@@ -1,10 +1,12 @@
 package stats
 
 import (
+	"crypto/x509"
 	"fmt"
 	"time"
 
 	"github.com/choria-broker/choria-broker/internal/broker"
+	"github.com/choria-broker/choria-broker/internal/pki"
 )
 
 // Health levels, worst last.
@@ -59,6 +61,22 @@ func judge(b *broker.Broker, now time.Time) health {
 	case left < certWarning:
 		h.raise(Amber, fmt.Sprintf("the broker's certificate expires in %d days (%s)", int(left.Hours()/24), ts.CertNotAfter.UTC().Format(time.DateOnly)))
 	}
+	if ts.Trust != nil {
+		switch invalid, none := ts.Trust.CAValidity(now); {
+		case none:
+			h.raise(Red, fmt.Sprintf("the CA bundle %s has no valid CA certificate (%s: %s): every client is refused; install the CA's current certificate", ts.CAFile, invalid[0].Subject, validity(invalid[0], now)))
+		case len(invalid) > 0:
+			h.raise(Amber, fmt.Sprintf("CA certificate %s in %s is %s: certificates it issued are refused", invalid[0].Subject, ts.CAFile, validity(invalid[0], now)))
+		case !ts.CANotAfter.IsZero() && ts.CANotAfter.Sub(now) < certWarning:
+			h.raise(Amber, fmt.Sprintf("a CA certificate in %s expires in %d days (%s)", ts.CAFile, int(ts.CANotAfter.Sub(now).Hours()/24), ts.CANotAfter.UTC().Format(time.DateOnly)))
+		}
+	}
+	ps := b.PKIStatus()
+	for _, p := range pki.Parts {
+		if msg, bad := ps.Failing[p]; bad {
+			h.raise(Amber, fmt.Sprintf("the %s failed to reload since %s, the previous one stays in force (a restart would fail): %s", partName[p], ps.FailingSince[p].UTC().Format(time.RFC3339), msg))
+		}
+	}
 	if !ts.CRLNextUpdate.IsZero() && now.After(ts.CRLNextUpdate) {
 		h.raise(Amber, fmt.Sprintf("the CRL is stale: its nextUpdate %s has passed; refresh %s from the CA", ts.CRLNextUpdate.UTC().Format(time.RFC3339), ts.CRLFile))
 	}
@@ -68,7 +86,21 @@ func judge(b *broker.Broker, now time.Time) health {
 		}
 	}
 	if len(h.Reasons) == 0 {
-		h.Reasons = []string{"certificate, CRL and cluster are fine"}
+		h.Reasons = []string{"certificate, CA, CRL and cluster are fine"}
 	}
 	return h
+}
+
+// partName is how health names each reloaded file.
+var partName = map[pki.Part]string{
+	pki.PartCertificate: "broker certificate", pki.PartKey: "broker key",
+	pki.PartCA: "CA bundle", pki.PartCRL: "CRL",
+}
+
+// validity says how a CA certificate is outside its validity.
+func validity(c *x509.Certificate, now time.Time) string {
+	if now.Before(c.NotBefore) {
+		return "not valid until " + c.NotBefore.UTC().Format(time.RFC3339)
+	}
+	return "expired " + c.NotAfter.UTC().Format(time.RFC3339)
 }
