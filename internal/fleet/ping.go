@@ -360,6 +360,10 @@ func (c *collector) wait(ctx context.Context, window time.Duration) {
 // still misses expected nodes is sent again; it doubles after each send.
 const resendQuiet = time.Second
 
+// resendQuietMax caps the doubling at the longest step of the connect
+// back-off, so that nodes back after a long storm are asked soon enough.
+const resendQuietMax = 5 * time.Second
+
 // waitResending waits as wait does, and calls resend whenever no new reply
 // came for quiet (doubling after each), until the window ends.
 func (c *collector) waitResending(ctx context.Context, window, quiet time.Duration, resend func() error) error {
@@ -392,7 +396,7 @@ func (c *collector) waitResending(ctx context.Context, window, quiet time.Durati
 				return err
 			}
 			lastChange = now
-			quiet *= 2
+			quiet = min(2*quiet, resendQuietMax)
 		}
 	}
 }
