@@ -36,7 +36,7 @@ type Broker struct {
 	admission *admissionStats
 
 	gate        *gate // nil when handshake admission is off
-	policy      atomic.Pointer[authz.Policy] // replaced by SetRoles on SIGHUP
+	policy      atomic.Pointer[authz.Policy]
 	conns       sync.Map // cid -> *connInfo of admitted clients
 	violations  map[string]*atomic.Uint64
 	roleDenied  atomic.Uint64
