@@ -46,7 +46,7 @@ func (a *authenticator) Check(c server.ClientAuthentication) bool {
 	if tcp, ok := c.RemoteAddress().(*net.TCPAddr); ok {
 		ip = tcp.IP
 	}
-	role := b.policy.Decide(names, ip)
+	role := b.policy.Load().Decide(names, ip)
 	if role == authz.Denied {
 		b.roleDenied.Add(1)
 		b.log.Warn("node connection refused by plugin.choria.network.deny_server_connections", "remote", c.RemoteAddress().String(), "certificate", leaf.Subject.CommonName)

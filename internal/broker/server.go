@@ -36,7 +36,7 @@ type Broker struct {
 	admission *admissionStats
 
 	gate        *gate // nil when handshake admission is off
-	policy      *authz.Policy
+	policy      atomic.Pointer[authz.Policy]
 	conns       sync.Map // cid -> *connInfo of admitted clients
 	violations  map[string]*atomic.Uint64
 	roleDenied  atomic.Uint64
@@ -104,12 +104,8 @@ func newBroker(cfg *config.Config, log *slog.Logger, resolver *net.Resolver) (*B
 	b.logTrust(id.Trust)
 
 	n := cfg.Network
-	b.policy, err = authz.NewPolicy(n.Roles, cfg.Security.CertnameWhitelist, cfg.Security.PrivilegedUsers, n.FederationBrokers, n.ClientHosts, n.DenyServerConnections)
-	if err != nil {
+	if err := b.SetRoles(cfg); err != nil {
 		return nil, err
-	}
-	if !n.Roles {
-		log.Warn("ROLES ARE OFF (plugin.choria.network.roles = false): every CA-signed certificate, a stolen node certificate included, may command the fleet and read every reply")
 	}
 	b.opts, err = b.options()
 	if err != nil {

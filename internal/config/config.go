@@ -52,7 +52,13 @@ type Config struct {
 	// Unknown names, with file and line, keys that are neither known nor
 	// a likely misspelling: a plugin's, or a mistake preflight points out.
 	Unknown []string
+
+	// where is the file:line that set each key last, for messages.
+	where map[string]string
 }
+
+// Where is the file:line that set key, or "" when it has its default.
+func (c *Config) Where(key string) string { return c.where[key] }
 
 // Network holds plugin.choria.network.* settings of the network broker.
 type Network struct {
