@@ -111,6 +111,10 @@ func newBroker(cfg *config.Config, log *slog.Logger, resolver *net.Resolver) (*B
 	if !n.Roles {
 		log.Warn("ROLES ARE OFF (plugin.choria.network.roles = false): every CA-signed certificate, a stolen node certificate included, may command the fleet and read every reply")
 	}
+	// A catch-all pattern turns the roles off as surely, but silently.
+	for _, w := range authz.Overbroad(authz.PatternSettings(cfg), pki.RoleNames(id.KeyPair.Leaf()), pki.NamesBeside(b.files.Certificate)) {
+		log.Warn("PATTERN TOO BROAD: " + w)
+	}
 	b.opts, err = b.options()
 	if err != nil {
 		return nil, err
