@@ -15,6 +15,10 @@ func TestConfigKeys(t *testing.T) {
 	// An unknown key that resembles no known one is still pointed out.
 	cfg = parse(t, "identity = b.example.net\nfoo.bar = 1\n")
 	expect(t, one(t, configKeys{}, hostEnv(t, "tuned", cfg)), Warn, "broker.conf:2: foo.bar: unknown setting")
+
+	// go-choria's TLS hardening keys are implemented.
+	cfg = parse(t, "identity = b.example.net\nplugin.security.cipher_suites = TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384\nplugin.security.ecc_curves = X25519\n")
+	expect(t, one(t, configKeys{}, hostEnv(t, "tuned", cfg)), Pass)
 }
 
 // A go-choria feature this broker lacks fails preflight, naming key and
