@@ -60,6 +60,14 @@ func (b *Broker) SetRoles(cfg *config.Config) error {
 	if !n.Roles {
 		b.log.Warn("ROLES ARE OFF (plugin.choria.network.roles = false): every CA-signed certificate, a stolen node certificate included, may command the fleet and read every reply")
 	}
+	// A catch-all pattern turns the roles off as surely, but silently.
+	var own []string
+	if c := b.cert.Load(); c != nil && c.Leaf != nil {
+		own = pki.RoleNames(c.Leaf)
+	}
+	for _, w := range authz.Overbroad(authz.PatternSettings(cfg), own, pki.NamesBeside(b.files.Certificate)) {
+		b.log.Warn("PATTERN TOO BROAD: " + w)
+	}
 	b.policy.Store(p)
 	return nil
 }

@@ -122,6 +122,9 @@ type Security struct {
 	CRLDisconnect      bool          // plugin.choria.security.crl_disconnect (ours): close connections whose certificate a new CRL revokes
 	EnrollNames        []string      // plugin.choria.security.enroll_names (ours): extra names for the enrolled certificate
 
+	CipherSuites []string // plugin.security.cipher_suites: TLS 1.2 suites, Go's names; empty keeps Go's defaults
+	ECCCurves    []string // plugin.security.ecc_curves: key exchanges such as X25519, CurveP256; empty keeps Go's defaults
+
 	CertnameWhitelist []string // plugin.choria.security.certname_whitelist
 	PrivilegedUsers   []string // plugin.choria.security.privileged_users
 }

@@ -15,6 +15,10 @@ func TestConfigKeys(t *testing.T) {
 	// An unknown key that resembles no known one is still pointed out.
 	cfg = parse(t, "identity = b.example.net\nfoo.bar = 1\n")
 	expect(t, one(t, configKeys{}, hostEnv(t, "tuned", cfg)), Warn, "broker.conf:2: foo.bar: unknown setting")
+
+	// go-choria's TLS hardening keys are implemented.
+	cfg = parse(t, "identity = b.example.net\nplugin.security.cipher_suites = TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384\nplugin.security.ecc_curves = X25519\n")
+	expect(t, one(t, configKeys{}, hostEnv(t, "tuned", cfg)), Pass)
 }
 
 // A go-choria feature this broker lacks fails preflight, naming key and
@@ -69,6 +73,30 @@ plugin.choria.federation.collectives = eu, us
 	if len(rs) != 2 || !strings.Contains(rs[1].Found, "client_hosts is set while") {
 		t.Errorf("roles off with client_hosts: %+v", rs)
 	}
+}
+
+// A catch-all role pattern is roles = false by another name: preflight
+// must not pass it as "roles on".
+func TestConfigConflictsOverbroad(t *testing.T) {
+	t.Parallel()
+	cfg := parse(t, "identity = b.example.net\nplugin.choria.security.privileged_users = .*\n")
+	r := item(t, run(t, configConflicts{}, hostEnv(t, "tuned", cfg)), "roles")
+	expect(t, r, Warn, `plugin.choria.security.privileged_users pattern ".*" matches every certificate name, node certificates such as "b.example.net" included: every such certificate may do anything, as with plugin.choria.network.roles = false`)
+	if !strings.Contains(r.Fix, "anchor the pattern") {
+		t.Errorf("fix %q", r.Fix)
+	}
+
+	// A client pattern matching node names hands them the client role.
+	cfg = parse(t, "identity = b.example.net\nplugin.choria.security.certname_whitelist = \\.mcollective$, example\\.net$\n")
+	rs := run(t, configConflicts{}, hostEnv(t, "tuned", cfg))
+	if len(rs) != 1 {
+		t.Fatalf("want one warning, got %+v", rs)
+	}
+	expect(t, rs[0], Warn, `certname_whitelist pattern "example\\.net$" matches node certificates such as "b.example.net"`, "client role")
+
+	// Anchored patterns pass.
+	cfg = parse(t, "identity = b.example.net\nplugin.choria.security.privileged_users = ^admin\\.privileged\\.mcollective$\n")
+	expect(t, one(t, configConflicts{}, hostEnv(t, "tuned", cfg)), Pass)
 }
 
 func TestMaxConnections(t *testing.T) {
