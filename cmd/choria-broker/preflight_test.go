@@ -82,3 +82,39 @@ func TestPreflightTableAndBadConfig(t *testing.T) {
 		}
 	}
 }
+
+// A configuration run refuses fails preflight with run's own message.
+func TestPreflightRefusesWhatRunRefuses(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "broker.conf")
+	os.WriteFile(file, []byte("identity = b.example.net\nplugin.choria.use_srv = false\n"), 0o644)
+	run, runOut := command(t, "run", "--config", file)
+	if ee, ok := run.Run().(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+		t.Fatalf("run: want exit 1: %s", runOut)
+	}
+	said := strings.TrimSpace(strings.TrimPrefix(runOut.String(), "choria-broker: "))
+	if !strings.HasPrefix(said, "nothing to run") {
+		t.Fatalf("run said %q", said)
+	}
+
+	pf, out := command(t, "preflight", "--config", file, "--nodes", "10", "--json", "--measure", "20ms")
+	pf.Stderr = nil
+	if ee, ok := pf.Run().(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+		t.Fatalf("preflight: want exit 1: %s", out)
+	}
+	var rep struct {
+		Results []struct{ Check, Status, Found string } `json:"results"`
+	}
+	if err := json.Unmarshal([]byte(out.String()), &rep); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rep.Results {
+		if r.Check == "config.run" {
+			if r.Status != "fail" || r.Found != said {
+				t.Errorf("config.run %s %q; run said %q", r.Status, r.Found, said)
+			}
+			return
+		}
+	}
+	t.Errorf("no config.run result: %s", out)
+}

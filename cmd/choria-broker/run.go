@@ -46,7 +46,7 @@ func runConfig(parent context.Context, path string) error {
 		return err
 	}
 	// runner.New refuses these too; here it happens before anything else.
-	if err := cfg.Refused(); err != nil {
+	if err := runner.Validate(cfg); err != nil {
 		return err
 	}
 	log, err := logging.New(cfg.LogFile, cfg.LogLevel)
@@ -104,7 +104,7 @@ func reload(path string, log *logging.Logger, r *runner.Runner) {
 			log.Error("SIGHUP: log level not changed", "error", err)
 		}
 		// Only the log level changes now; say so before a restart refuses.
-		if err := cfg.Refused(); err != nil {
+		if err := runner.Validate(cfg); err != nil {
 			log.Error("SIGHUP: the next start will refuse this configuration", "error", err)
 		}
 	}
