@@ -72,12 +72,19 @@ func TestPreflightTableAndBadConfig(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "broker.conf")
 	os.WriteFile(file, []byte("plugin.choria.network.client_port = 42x\n"), 0o644)
 	cmd, out := command(t, "preflight", "--config", file)
+	cmd.Env = append(cmd.Env, "COLUMNS=60") // not a terminal: $COLUMNS sets the width
 	err := cmd.Run()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
 		t.Fatalf("want exit 1, got %v: %s", err, out)
 	}
-	for _, want := range []string{"CHECK", "config.load", "FAIL", file + ":1: plugin.choria.network.client_port"} {
-		if !strings.Contains(out.String(), want) {
+	for _, line := range strings.Split(out.String(), "\n") {
+		if len(line) > 60 && len(strings.Fields(line)) > 1 {
+			t.Errorf("line wider than $COLUMNS: %q", line)
+		}
+	}
+	flat := strings.Join(strings.Fields(out.String()), " ") // lines wrap at the width
+	for _, want := range []string{"FAIL config.load:", file + ":1: plugin.choria.network.client_port"} {
+		if !strings.Contains(flat, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
