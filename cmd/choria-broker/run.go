@@ -47,7 +47,7 @@ func runConfig(parent context.Context, path string) error {
 		return err
 	}
 	// runner.New refuses these too; here it happens before anything else.
-	if err := cfg.Refused(); err != nil {
+	if err := runner.Validate(cfg); err != nil {
 		return err
 	}
 	log, err := logging.New(cfg.LogFile, cfg.LogLevel)

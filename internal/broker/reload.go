@@ -52,12 +52,11 @@ var RoleKeys = []string{
 // RoleKeys. A role is given once, at the handshake: connected clients
 // keep theirs. On error the current rules stay.
 func (b *Broker) SetRoles(cfg *config.Config) error {
-	n := cfg.Network
-	p, err := authz.NewPolicy(n.Roles, cfg.Security.CertnameWhitelist, cfg.Security.PrivilegedUsers, n.FederationBrokers, n.ClientHosts, n.DenyServerConnections)
+	p, err := newPolicy(cfg)
 	if err != nil {
 		return err
 	}
-	if !n.Roles {
+	if !cfg.Network.Roles {
 		b.log.Warn("ROLES ARE OFF (plugin.choria.network.roles = false): every CA-signed certificate, a stolen node certificate included, may command the fleet and read every reply")
 	}
 	// A catch-all pattern turns the roles off as surely, but silently.

@@ -1,8 +1,11 @@
 package preflight
 
 import (
+	"log/slog"
 	"strings"
 	"testing"
+
+	"github.com/choria-broker/choria-broker/internal/runner"
 )
 
 func TestConfigKeys(t *testing.T) {
@@ -108,5 +111,41 @@ func TestMaxConnections(t *testing.T) {
 	expect(t, r, Fail, "max_connections = 50000")
 	if !strings.Contains(r.Fix, "max_connections = 66000") {
 		t.Errorf("fix %q", r.Fix)
+	}
+}
+
+// config.run fails with the message `run` stops with: runner.New's own
+// refusal, for each kind it makes before any file (what config.Load
+// refuses is config.load's).
+func TestConfigRunAgreesWithRun(t *testing.T) {
+	t.Parallel()
+	for name, tc := range map[string]struct{ conf, says string }{
+		"nothing enabled":                {"", "nothing to run: set plugin.choria.broker_network = true"},
+		"only a ssldir":                  {"plugin.choria.ssldir = /nonexistent\n", "nothing to run"},
+		"unsupported key":                {"plugin.choria.broker_network = true\nplugin.choria.network.stream.store = /var/lib/choria\n", "broker.conf:4: plugin.choria.network.stream.store: not supported yet"},
+		"both, federation without hosts": {"plugin.choria.broker_network = true\nplugin.choria.broker_federation = true\n", "plugin.choria.federation_middleware_hosts is empty and plugin.choria.use_srv is off"},
+		"lame duck grace":                {"plugin.choria.broker_network = true\nplugin.choria.network.lame_duck_grace = 1m\nplugin.choria.network.lame_duck_duration = 30s\n", "lame_duck_grace (1m0s) must be shorter"},
+		"federation hosts":               {"plugin.choria.broker_federation = true\n", "plugin.choria.federation_middleware_hosts is empty"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			cfg := parse(t, "identity = b.example.net\nplugin.choria.use_srv = false\n"+tc.conf)
+			_, runErr := runner.New(cfg, slog.New(slog.DiscardHandler))
+			if runErr == nil || !strings.Contains(runErr.Error(), tc.says) {
+				t.Fatalf("run: %v, want %q", runErr, tc.says)
+			}
+			r := one(t, configRun{}, hostEnv(t, "tuned", cfg))
+			expect(t, r, Fail)
+			if r.Found != runErr.Error() {
+				t.Errorf("preflight says %q, run says %q", r.Found, runErr)
+			}
+		})
+	}
+	for conf, found := range map[string]string{
+		"plugin.choria.broker_network = true": "run starts the network broker",
+		"plugin.choria.broker_network = true\nplugin.choria.broker_federation = true\nplugin.choria.federation_middleware_hosts = f.example.net:4222": "run starts the network broker and the federation broker",
+	} {
+		cfg := parse(t, "identity = b.example.net\nplugin.choria.use_srv = false\n"+conf)
+		expect(t, one(t, configRun{}, hostEnv(t, "tuned", cfg)), Pass, found)
 	}
 }

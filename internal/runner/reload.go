@@ -20,7 +20,7 @@ func (r *Runner) reloadConfig() {
 	for _, w := range next.Warnings {
 		r.log.Warn("SIGHUP: " + w)
 	}
-	if err := next.Refused(); err != nil {
+	if err := Validate(next); err != nil {
 		r.log.Error("SIGHUP: the next start will refuse this configuration", "error", err)
 	}
 	var roles []config.Change

@@ -46,8 +46,8 @@ func New(cfg *config.Config, log *slog.Logger) (*Runner, error) {
 	for _, w := range cfg.Ignored() {
 		log.Warn(w)
 	}
-	if !cfg.BrokerNetwork && !cfg.BrokerFederation {
-		return nil, errors.New("nothing to run: set plugin.choria.broker_network = true for the network broker, plugin.choria.broker_federation = true for the federation broker, or both")
+	if err := Validate(cfg); err != nil {
+		return nil, err
 	}
 	r := &Runner{Registry: prometheus.NewRegistry(), log: log, cfg: cfg.Clone()}
 	var err error
@@ -69,6 +69,31 @@ func New(cfg *config.Config, log *slog.Logger) (*Runner, error) {
 		r.Network.HandleMonitor("/", r.Stats.Handler())
 	}
 	return r, nil
+}
+
+// ErrNothingToRun is Validate's refusal of a configuration that enables
+// neither broker.
+var ErrNothingToRun = errors.New("nothing to run: set plugin.choria.broker_network = true for the network broker, plugin.choria.broker_federation = true for the federation broker, or both")
+
+// Validate is every refusal of New that needs only the settings, no file
+// or network: run calls it first and preflight's config.run check calls
+// it too, so the two cannot disagree about what starts.
+func Validate(cfg *config.Config) error {
+	if err := cfg.Refused(); err != nil {
+		return err
+	}
+	if !cfg.BrokerNetwork && !cfg.BrokerFederation {
+		return ErrNothingToRun
+	}
+	if cfg.BrokerNetwork {
+		if err := broker.CheckConfig(cfg); err != nil {
+			return err
+		}
+	}
+	if cfg.BrokerFederation {
+		return federation.CheckConfig(cfg)
+	}
+	return nil
 }
 
 // MonitorAddr is where monitoring listens, nil when off; valid once the
