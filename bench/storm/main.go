@@ -257,6 +257,19 @@ func newBenchPKI(dir string, bits int) (*benchPKI, error) {
 	if err := issue("bench.mcollective", p.clientCert, p.clientKey); err != nil {
 		return nil, err
 	}
+	// The CA's own files, as a Puppet CA (and choria-broker dev) keeps
+	// them: the emulator then gives each node a certificate of its name,
+	// as real nodes have and the broker's node role expects.
+	keyPEM, err := pki.KeyPEM(ca.Key)
+	if err != nil {
+		return nil, err
+	}
+	if err := pki.WriteFile(filepath.Join(p.ssldir, "ca", "ca_key.pem"), keyPEM, 0o600); err != nil {
+		return nil, err
+	}
+	if err := pki.WriteFile(filepath.Join(p.ssldir, "ca", "ca_crt.pem"), pki.CertsPEM(ca.Cert), 0o644); err != nil {
+		return nil, err
+	}
 	p.ca = filepath.Join(p.ssldir, "certs", "ca.pem")
 	if err := pki.WriteFile(p.ca, pki.CertsPEM(ca.Cert), 0o644); err != nil {
 		return nil, err
