@@ -118,7 +118,15 @@ func TestLogLimiterConcurrent(t *testing.T) {
 // TestDefaultLogLimitSane: the default lets an incident's first lines
 // through and bounds a flood to a few hundred lines an hour per kind.
 func TestDefaultLogLimitSane(t *testing.T) {
-	d := defaultLogLimit
+	t.Parallel()
+	b, err := New(newTestPKI(t).config(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := b.limiter.limit
+	if d != defaultLogLimit {
+		t.Errorf("a broker starts with log limit %+v, not the default %+v", d, defaultLogLimit)
+	}
 	if d.Burst < 10 || d.Burst > 100 {
 		t.Errorf("burst %d: want 10-100", d.Burst)
 	}
