@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os/signal"
 	"sort"
 	"strings"
@@ -53,6 +54,7 @@ round robin. Or from the file provider.`,
 			} else {
 				fmt.Fprintf(out, "open-file limit %d\n", n)
 			}
+			o.Log = slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelWarn}))
 			e, err := fleet.NewEmulator(o)
 			if err != nil {
 				return err
@@ -142,6 +144,12 @@ func statusLine(s fleet.Stats) string {
 	}
 	if d := counts(s.Dropped); d != "" {
 		line += " dropped: " + d
+	}
+	if s.Refused > 0 {
+		line += fmt.Sprintf(" refused-by-broker %d", s.Refused)
+	}
+	if s.Errors > 0 {
+		line += fmt.Sprintf(" connection-errors %d", s.Errors)
 	}
 	line += fmt.Sprintf(" dials %d", s.Dials)
 	if f := counts(s.DialFailed); f != "" {

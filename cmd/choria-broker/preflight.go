@@ -3,7 +3,12 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
+	"os"
+	"strconv"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/spf13/cobra"
 
@@ -51,7 +56,7 @@ Exits 1 when a check fails.`,
 			if asJSON {
 				err = rep.WriteJSON(out)
 			} else {
-				err = rep.WriteTable(out)
+				err = rep.WriteText(out, textWidth(out))
 			}
 			if err != nil {
 				return err
@@ -76,4 +81,18 @@ Exits 1 when a check fails.`,
 	cmd.Flags().StringVar(&sysctlFile, "write-sysctl", "", "write the kernel settings that did not pass to this sysctl.d file")
 	cmd.Flags().DurationVar(&measureTime, "measure", 200*time.Millisecond, "how long to time the broker key's signatures")
 	return cmd
+}
+
+// textWidth is the terminal's width when out is one, else $COLUMNS, else
+// 100 columns.
+func textWidth(out io.Writer) int {
+	if f, ok := out.(*os.File); ok {
+		if ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ); err == nil && ws.Col > 0 {
+			return int(ws.Col)
+		}
+	}
+	if n, err := strconv.Atoi(os.Getenv("COLUMNS")); err == nil && n > 0 {
+		return n
+	}
+	return 100
 }

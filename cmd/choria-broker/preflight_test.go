@@ -72,13 +72,56 @@ func TestPreflightTableAndBadConfig(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "broker.conf")
 	os.WriteFile(file, []byte("plugin.choria.network.client_port = 42x\n"), 0o644)
 	cmd, out := command(t, "preflight", "--config", file)
+	cmd.Env = append(cmd.Env, "COLUMNS=60") // not a terminal: $COLUMNS sets the width
 	err := cmd.Run()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
 		t.Fatalf("want exit 1, got %v: %s", err, out)
 	}
-	for _, want := range []string{"CHECK", "config.load", "FAIL", file + ":1: plugin.choria.network.client_port"} {
-		if !strings.Contains(out.String(), want) {
+	for _, line := range strings.Split(out.String(), "\n") {
+		if len(line) > 60 && len(strings.Fields(line)) > 1 {
+			t.Errorf("line wider than $COLUMNS: %q", line)
+		}
+	}
+	flat := strings.Join(strings.Fields(out.String()), " ") // lines wrap at the width
+	for _, want := range []string{"FAIL config.load:", file + ":1: plugin.choria.network.client_port"} {
+		if !strings.Contains(flat, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
+}
+
+// A configuration run refuses fails preflight with run's own message.
+func TestPreflightRefusesWhatRunRefuses(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "broker.conf")
+	os.WriteFile(file, []byte("identity = b.example.net\nplugin.choria.use_srv = false\n"), 0o644)
+	run, runOut := command(t, "run", "--config", file)
+	if ee, ok := run.Run().(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+		t.Fatalf("run: want exit 1: %s", runOut)
+	}
+	said := strings.TrimSpace(strings.TrimPrefix(runOut.String(), "choria-broker: "))
+	if !strings.HasPrefix(said, "nothing to run") {
+		t.Fatalf("run said %q", said)
+	}
+
+	pf, out := command(t, "preflight", "--config", file, "--nodes", "10", "--json", "--measure", "20ms")
+	pf.Stderr = nil
+	if ee, ok := pf.Run().(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+		t.Fatalf("preflight: want exit 1: %s", out)
+	}
+	var rep struct {
+		Results []struct{ Check, Status, Found string } `json:"results"`
+	}
+	if err := json.Unmarshal([]byte(out.String()), &rep); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rep.Results {
+		if r.Check == "config.run" {
+			if r.Status != "fail" || r.Found != said {
+				t.Errorf("config.run %s %q; run said %q", r.Status, r.Found, said)
+			}
+			return
+		}
+	}
+	t.Errorf("no config.run result: %s", out)
 }

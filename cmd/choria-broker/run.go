@@ -38,15 +38,16 @@ func runCommand() *cobra.Command {
 }
 
 // runConfig loads path and runs the broker until SIGINT or SIGTERM; SIGHUP
-// rereads the log level, reopens the log file and reloads certificates and
-// CRL; SIGUSR2 starts lame duck mode, after which the broker exits.
+// reopens the log file, rereads the configuration (runner.Reload says
+// what it applies) and reloads certificates and CRL; SIGUSR2 starts lame
+// duck mode, after which the broker exits.
 func runConfig(parent context.Context, path string) error {
 	cfg, err := config.Load(path)
 	if err != nil {
 		return err
 	}
 	// runner.New refuses these too; here it happens before anything else.
-	if err := cfg.Refused(); err != nil {
+	if err := runner.Validate(cfg); err != nil {
 		return err
 	}
 	log, err := logging.New(cfg.LogFile, cfg.LogLevel)
@@ -67,6 +68,7 @@ func runConfig(parent context.Context, path string) error {
 	if err != nil {
 		return err
 	}
+	r.Logging = log
 
 	if parent == nil {
 		parent = context.Background()
@@ -85,30 +87,12 @@ func runConfig(parent context.Context, path string) error {
 				if s == syscall.SIGUSR2 {
 					r.LameDuck()
 				} else {
-					reload(path, log, r)
+					r.Reload()
 				}
 			}
 		}
 	}()
 	return r.Run(ctx)
-}
-
-func reload(path string, log *logging.Logger, r *runner.Runner) {
-	if err := log.Reopen(); err != nil {
-		log.Error("cannot reopen the log file", "error", err)
-	}
-	if cfg, err := config.Load(path); err != nil {
-		log.Error("SIGHUP: configuration not reloaded", "error", err)
-	} else {
-		if err := log.SetLevel(cfg.LogLevel); err != nil {
-			log.Error("SIGHUP: log level not changed", "error", err)
-		}
-		// Only the log level changes now; say so before a restart refuses.
-		if err := cfg.Refused(); err != nil {
-			log.Error("SIGHUP: the next start will refuse this configuration", "error", err)
-		}
-	}
-	r.Reload()
 }
 
 func writePid(path string) error {

@@ -82,10 +82,7 @@ func NewPolicy(enabled bool, clients, privileged, federations, clientHosts []str
 func compile(setting string, patterns []string) ([]*regexp.Regexp, error) {
 	var out []*regexp.Regexp
 	for _, p := range patterns {
-		p = strings.TrimSpace(p)
-		if len(p) >= 2 && p[0] == '/' && p[len(p)-1] == '/' {
-			p = p[1 : len(p)-1]
-		}
+		p = stripSlashes(strings.TrimSpace(p))
 		if p == "" {
 			continue
 		}

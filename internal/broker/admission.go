@@ -70,10 +70,18 @@ func (c refusalCounts) add(reason string) {
 // so our callbacks stay in force; certificates and trust change by swapping
 // the atomics they read.
 func (b *Broker) tlsConfig() *tls.Config {
-	return &tls.Config{
+	return b.hardenTLS(&tls.Config{
 		MinVersion:         tls.VersionTLS12,
 		GetConfigForClient: b.configForClient,
-	}
+	})
+}
+
+// hardenTLS applies plugin.security.cipher_suites and ecc_curves. Every
+// tls.Config the broker makes goes through it: a config returned by
+// GetConfigForClient inherits nothing from the listener's.
+func (b *Broker) hardenTLS(tc *tls.Config) *tls.Config {
+	b.cfg.Security.ApplyTLS(tc)
+	return tc
 }
 
 // configForClient gives each handshake a config whose verification knows
@@ -93,7 +101,7 @@ func (b *Broker) configForClient(hello *tls.ClientHelloInfo) (*tls.Config, error
 	if hello.Conn != nil {
 		remote = hello.Conn.RemoteAddr().String()
 	}
-	return &tls.Config{
+	return b.hardenTLS(&tls.Config{
 		MinVersion: tls.VersionTLS12,
 		Certificates: []tls.Certificate{
 			*b.cert.Load(),
@@ -105,7 +113,7 @@ func (b *Broker) configForClient(hello *tls.ClientHelloInfo) (*tls.Config, error
 			release(true)
 			return b.admit(remote, cs)
 		},
-	}, nil
+	}), nil
 }
 
 // errShed refuses a handshake beyond the admission limit; the engine logs

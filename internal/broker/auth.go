@@ -46,7 +46,7 @@ func (a *authenticator) Check(c server.ClientAuthentication) bool {
 	if tcp, ok := c.RemoteAddress().(*net.TCPAddr); ok {
 		ip = tcp.IP
 	}
-	role := b.policy.Decide(names, ip)
+	role := b.policy.Load().Decide(names, ip)
 	if role == authz.Denied {
 		b.roleDenied.Add(1)
 		if b.limiter.allow(limitClients, "deny_server_connections") {

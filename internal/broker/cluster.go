@@ -197,7 +197,7 @@ func (b *Broker) routeTLSConfig() *tls.Config {
 	for _, c := range b.trust.Load().CAs {
 		roots.AddCert(c)
 	}
-	return &tls.Config{
+	return b.hardenTLS(&tls.Config{
 		MinVersion: tls.VersionTLS12,
 		RootCAs:    roots,
 		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
@@ -215,16 +215,16 @@ func (b *Broker) routeTLSConfig() *tls.Config {
 		},
 		GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
 			remote := hello.Conn.RemoteAddr().String()
-			return &tls.Config{
+			return b.hardenTLS(&tls.Config{
 				MinVersion:   tls.VersionTLS12,
 				Certificates: []tls.Certificate{*b.cert.Load()},
 				ClientAuth:   tls.RequestClientCert,
 				VerifyConnection: func(cs tls.ConnectionState) error {
 					return b.admitPeer(remote, cs)
 				},
-			}, nil
+			}), nil
 		},
-	}
+	})
 }
 
 // admitPeer checks a peer dialling our cluster port, as admit does clients.

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/choria-broker/choria-broker/internal/authz"
+	"github.com/choria-broker/choria-broker/internal/config"
 	"github.com/choria-broker/choria-broker/internal/pki"
 )
 
@@ -33,6 +35,39 @@ func (b *Broker) Reload() error {
 	case b.crl.refreshNow <- struct{}{}: // and ask the CA for its latest CRL
 	default:
 	}
+	return nil
+}
+
+// RoleKeys are the settings SetRoles applies: those a role is decided from.
+var RoleKeys = []string{
+	"plugin.choria.network.roles",
+	"plugin.choria.security.certname_whitelist",
+	"plugin.choria.security.privileged_users",
+	"plugin.choria.network.federation_brokers",
+	"plugin.choria.network.client_hosts",
+	"plugin.choria.network.deny_server_connections",
+}
+
+// SetRoles decides the roles of connections from now on by cfg's
+// RoleKeys. A role is given once, at the handshake: connected clients
+// keep theirs. On error the current rules stay.
+func (b *Broker) SetRoles(cfg *config.Config) error {
+	p, err := newPolicy(cfg)
+	if err != nil {
+		return err
+	}
+	if !cfg.Network.Roles {
+		b.log.Warn("ROLES ARE OFF (plugin.choria.network.roles = false): every CA-signed certificate, a stolen node certificate included, may command the fleet and read every reply")
+	}
+	// A catch-all pattern turns the roles off as surely, but silently.
+	var own []string
+	if c := b.cert.Load(); c != nil && c.Leaf != nil {
+		own = pki.RoleNames(c.Leaf)
+	}
+	for _, w := range authz.Overbroad(authz.PatternSettings(cfg), own, pki.NamesBeside(b.files.Certificate)) {
+		b.log.Warn("PATTERN TOO BROAD: " + w)
+	}
+	b.policy.Store(p)
 	return nil
 }
 

@@ -36,7 +36,7 @@ type Broker struct {
 	admission *admissionStats
 
 	gate        *gate // nil when handshake admission is off
-	policy      *authz.Policy
+	policy      atomic.Pointer[authz.Policy]
 	conns       sync.Map // cid -> *connInfo of admitted clients
 	violations  map[string]*atomic.Uint64
 	roleDenied  atomic.Uint64
@@ -78,6 +78,9 @@ func newBroker(cfg *config.Config, log *slog.Logger, resolver *net.Resolver) (*B
 	if !cfg.BrokerNetwork {
 		return nil, errors.New("plugin.choria.broker_network is not enabled; set plugin.choria.broker_network = true to run the network broker")
 	}
+	if err := CheckConfig(cfg); err != nil {
+		return nil, err
+	}
 	b := &Broker{
 		cfg:        cfg,
 		log:        log,
@@ -108,12 +111,8 @@ func newBroker(cfg *config.Config, log *slog.Logger, resolver *net.Resolver) (*B
 	b.logTrust(id.Trust)
 
 	n := cfg.Network
-	b.policy, err = authz.NewPolicy(n.Roles, cfg.Security.CertnameWhitelist, cfg.Security.PrivilegedUsers, n.FederationBrokers, n.ClientHosts, n.DenyServerConnections)
-	if err != nil {
+	if err := b.SetRoles(cfg); err != nil {
 		return nil, err
-	}
-	if !n.Roles {
-		log.Warn("ROLES ARE OFF (plugin.choria.network.roles = false): every CA-signed certificate, a stolen node certificate included, may command the fleet and read every reply")
 	}
 	b.opts, err = b.options()
 	if err != nil {
@@ -131,34 +130,64 @@ func newBroker(cfg *config.Config, log *slog.Logger, resolver *net.Resolver) (*B
 	return b, nil
 }
 
+// CheckConfig is New's refusals that need only the settings: no file, no
+// network. It runs before the certificates load, and preflight shares it
+// (through runner.Validate) so that it refuses what run refuses.
+func CheckConfig(cfg *config.Config) error {
+	n := cfg.Network
+	if n.LameDuckGrace >= n.LameDuckDuration {
+		return fmt.Errorf("plugin.choria.network.lame_duck_grace (%s) must be shorter than plugin.choria.network.lame_duck_duration (%s)", n.LameDuckGrace, n.LameDuckDuration)
+	}
+	if _, err := publicURL(n.PublicURL); err != nil {
+		return err
+	}
+	if _, err := newPolicy(cfg); err != nil {
+		return err
+	}
+	_, err := pki.CompilePatterns("plugin.choria.network.cluster_brokers", n.ClusterBrokers)
+	return err
+}
+
+func newPolicy(cfg *config.Config) (*authz.Policy, error) {
+	n := cfg.Network
+	return authz.NewPolicy(n.Roles, cfg.Security.CertnameWhitelist, cfg.Security.PrivilegedUsers, n.FederationBrokers, n.ClientHosts, n.DenyServerConnections)
+}
+
+// publicURL is the engine's advertise address for public_url, "" when unset.
+func publicURL(s string) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	adv, err := advertiseAddress(s)
+	if err != nil {
+		return "", fmt.Errorf("plugin.choria.network.public_url = %q: %w", s, err)
+	}
+	return adv, nil
+}
+
 func (b *Broker) options() (*server.Options, error) {
 	n := b.cfg.Network
-	if n.LameDuckGrace >= n.LameDuckDuration {
-		return nil, fmt.Errorf("plugin.choria.network.lame_duck_grace (%s) must be shorter than plugin.choria.network.lame_duck_duration (%s)", n.LameDuckGrace, n.LameDuckDuration)
+	adv, err := publicURL(n.PublicURL)
+	if err != nil {
+		return nil, err
 	}
 	port := n.ClientPort
 	if port == 0 {
 		port = server.RANDOM_PORT // tests; config files cannot say 0
 	}
 	opts := &server.Options{
-		ServerName:    b.cfg.Identity,
-		Host:          n.ListenAddress,
-		Port:          port,
-		MaxConn:       n.MaxConnections,
-		WriteDeadline: n.WriteDeadline,
-		TLS:           true,
-		TLSConfig:     b.tlsConfig(),
-		TLSTimeout:    n.TLSTimeout.Seconds(),
-		AuthTimeout:   n.AuthTimeout.Seconds(),
-		NoSigs:        true,
-		Debug:         b.log.Enabled(context.Background(), slog.LevelDebug),
-	}
-	if n.PublicURL != "" {
-		adv, err := advertiseAddress(n.PublicURL)
-		if err != nil {
-			return nil, fmt.Errorf("plugin.choria.network.public_url = %q: %w", n.PublicURL, err)
-		}
-		opts.ClientAdvertise = adv
+		ServerName:      b.cfg.Identity,
+		Host:            n.ListenAddress,
+		Port:            port,
+		MaxConn:         n.MaxConnections,
+		WriteDeadline:   n.WriteDeadline,
+		TLS:             true,
+		TLSConfig:       b.tlsConfig(),
+		TLSTimeout:      n.TLSTimeout.Seconds(),
+		AuthTimeout:     n.AuthTimeout.Seconds(),
+		NoSigs:          true,
+		Debug:           b.log.Enabled(context.Background(), slog.LevelDebug),
+		ClientAdvertise: adv,
 	}
 	return opts, nil
 }

@@ -198,7 +198,7 @@ func TestStartupChecks(t *testing.T) {
 		mod  func(*config.Config)
 		want []string
 	}{
-		{"missing certificate", func(c *config.Config) { c.Security.FileCertificate = p.path("nope.pem") }, []string{"nope.pem", "does not exist"}},
+		{"missing certificate", func(c *config.Config) { c.Security.FileCertificate = p.path("nope.pem") }, []string{"nope.pem", "no certificate for broker.example.net", "plugin.security.file.certificate"}},
 		{"missing key", func(c *config.Config) { c.Security.FileKey = p.path("nope.key") }, []string{"nope.key", "does not exist"}},
 		{"missing ca", func(c *config.Config) { c.Security.FileCA = p.path("nope-ca.pem") }, []string{"nope-ca.pem", "does not exist"}},
 		{"garbage ca", func(c *config.Config) { c.Security.FileCA = p.path("garbage.pem") }, []string{"garbage.pem", "no PEM certificate"}},

@@ -2,8 +2,10 @@ package config
 
 import (
 	"net"
+	"net/netip"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -106,10 +108,77 @@ func checkClusterName(v any) string {
 	return ""
 }
 
-// zeroOrMore is for limits where 0 means "choose for me".
-func zeroOrMore(v any) string {
-	if n, ok := v.(int); ok && n < 0 {
-		return "must be 0 (adapt to the machine) or more"
+// between bounds a whole number. Limits feed arithmetic (descriptors to
+// reserve, queue lengths), so a huge value must not overflow it.
+func between(lo, hi int) func(any) string {
+	return func(v any) string {
+		if n := v.(int); n < lo || n > hi {
+			return "must be " + strconv.Itoa(lo) + "-" + strconv.Itoa(hi)
+		}
+		return ""
+	}
+}
+
+// offOrAtLeast is for intervals where 0 turns the work off and a tiny one
+// would hammer a remote service.
+func offOrAtLeast(least time.Duration) func(any) string {
+	return func(v any) string {
+		if d := v.(time.Duration); d != 0 && d < least {
+			return "must be 0 (off) or at least " + least.String()
+		}
+		return ""
+	}
+}
+
+// checkClientHosts: the same rule internal/authz applies when the broker
+// starts, here so that a mistake is reported with its line.
+func checkClientHosts(v any) string {
+	for _, h := range v.([]string) {
+		if strings.Contains(h, "/") {
+			if _, _, err := net.ParseCIDR(h); err == nil {
+				continue
+			}
+		} else if net.ParseIP(h) != nil {
+			continue
+		}
+		return `"` + h + `" is not an address or CIDR such as 10.1.0.0/16 or 192.0.2.7`
 	}
 	return ""
+}
+
+// checkListenAddress: the engine only finds out when it binds, after the
+// certificates load and without the file's line.
+func checkListenAddress(v any) string {
+	s := v.(string)
+	if s == "" {
+		return "" // set by code: every address
+	}
+	if strings.HasPrefix(s, "[") {
+		return "write an IPv6 address without brackets, such as ::1"
+	}
+	if _, err := netip.ParseAddr(s); err == nil {
+		return ""
+	}
+	if !validHostname(s) {
+		return "not an IP address or host name, such as 0.0.0.0, ::, 192.0.2.7 or broker.example.net"
+	}
+	return ""
+}
+
+var hostLabel = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$`)
+
+// validHostname follows RFC 1123; a name whose last label is all digits
+// would be a mistyped IPv4 address (999.1.1.1), not a name (RFC 3696).
+func validHostname(s string) bool {
+	s = strings.TrimSuffix(s, ".")
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	labels := strings.Split(s, ".")
+	for _, l := range labels {
+		if !hostLabel.MatchString(l) {
+			return false
+		}
+	}
+	return !isDigits(labels[len(labels)-1])
 }

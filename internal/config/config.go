@@ -52,7 +52,13 @@ type Config struct {
 	// Unknown names, with file and line, keys that are neither known nor
 	// a likely misspelling: a plugin's, or a mistake preflight points out.
 	Unknown []string
+
+	// where is the file:line that set each key last, for messages.
+	where map[string]string
 }
+
+// Where is the file:line that set key, or "" when it has its default.
+func (c *Config) Where(key string) string { return c.where[key] }
 
 // Network holds plugin.choria.network.* settings of the network broker.
 type Network struct {
@@ -115,6 +121,9 @@ type Security struct {
 	CRLRefreshInterval time.Duration // plugin.choria.security.crl_refresh_interval (ours); 0 turns refresh off
 	CRLDisconnect      bool          // plugin.choria.security.crl_disconnect (ours): close connections whose certificate a new CRL revokes
 	EnrollNames        []string      // plugin.choria.security.enroll_names (ours): extra names for the enrolled certificate
+
+	CipherSuites []string // plugin.security.cipher_suites: TLS 1.2 suites, Go's names; empty keeps Go's defaults
+	ECCCurves    []string // plugin.security.ecc_curves: key exchanges such as X25519, CurveP256; empty keeps Go's defaults
 
 	CertnameWhitelist []string // plugin.choria.security.certname_whitelist
 	PrivilegedUsers   []string // plugin.choria.security.privileged_users

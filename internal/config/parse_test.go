@@ -36,6 +36,7 @@ func TestGoChoriaBrokerConf(t *testing.T) {
 	want.Security.FileKey = "/etc/choria/ssl/broker.example.net.key"
 	want.Security.FileCA = "/etc/choria/ssl/ca.pem"
 	want.Raw = c.Raw
+	want.where = c.where
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("got  %+v\nwant %+v", c, want)
 	}
@@ -64,7 +65,9 @@ func TestSyntax(t *testing.T) {
 		{"value split at first = only", c.Raw["plugin.acme.colour"], "blue = green"},
 		{"d unit", c.Network.WriteDeadline, 36 * time.Hour},
 		{"defaults kept", c.Network.ClientPort, 4222},
-		{"no warnings", len(c.Warnings), 0},
+		{"a key set twice is warned about", c.Warnings, []string{`testdata/syntax.conf:8: plugin.choria.middleware_hosts: set again here, first at testdata/syntax.conf:7; the last one wins, as in Choria: remove the one you do not mean`}},
+		{"where a key was set", c.Where("plugin.choria.middleware_hosts"), "testdata/syntax.conf:8"},
+		{"a default was set nowhere", c.Where("plugin.choria.network.client_port"), ""},
 	}
 	for _, tt := range tests {
 		if !reflect.DeepEqual(tt.got, tt.want) {
@@ -200,7 +203,13 @@ func TestBroken(t *testing.T) {
 		{"bad_duration.conf", 2, "plugin.choria.network.write_deadline", `plugin.choria.network.write_deadline = "10 seconds": ` + kindHelp[kDuration]},
 		{"tls_timeout_big.conf", 2, "plugin.choria.network.tls_timeout", `plugin.choria.network.tls_timeout = "2m": must be more than 0s and at most 60s`},
 		{"auth_timeout_zero.conf", 2, "plugin.choria.network.auth_timeout", `plugin.choria.network.auth_timeout = "0": must be more than 0s and at most 60s`},
-		{"max_connections_negative.conf", 2, "plugin.choria.network.max_connections", `plugin.choria.network.max_connections = "-5": must be greater than 0`},
+		{"max_connections_negative.conf", 2, "plugin.choria.network.max_connections", `plugin.choria.network.max_connections = "-5": must be 1-10000000`},
+		{"max_connections_huge.conf", 2, "plugin.choria.network.max_connections", `plugin.choria.network.max_connections = "9223372036854775807": must be 1-10000000`},
+		{"handshake_limit_huge.conf", 2, "plugin.choria.network.handshake_limit", `plugin.choria.network.handshake_limit = "9223372036854775807": must be 0-1000000`},
+		{"crl_refresh_tiny.conf", 2, "plugin.choria.security.crl_refresh_interval", `plugin.choria.security.crl_refresh_interval = "1ns": must be 0 (off) or at least 1s`},
+		{"client_hosts_bad.conf", 3, "plugin.choria.network.client_hosts", `plugin.choria.network.client_hosts = "192.0.2.7, 10.0.0.0/33": "10.0.0.0/33" is not an address or CIDR such as 10.1.0.0/16 or 192.0.2.7`},
+		{"listen_address_bad.conf", 2, "plugin.choria.network.listen_address", `plugin.choria.network.listen_address = "999.1.1.1": not an IP address or host name, such as 0.0.0.0, ::, 192.0.2.7 or broker.example.net`},
+		{"listen_address_brackets.conf", 2, "plugin.choria.network.listen_address", `plugin.choria.network.listen_address = "[::1]": write an IPv6 address without brackets, such as ::1`},
 		{"provider_foo.conf", 2, "plugin.security.provider", `plugin.security.provider = "foo": not one of puppet, file`},
 		{"bad_regexp.conf", 2, "plugin.choria.security.certname_whitelist", `plugin.choria.security.certname_whitelist = "\.mcollective$, /(unclosed/": "/(unclosed/" is not a valid regular expression: error parsing regexp: missing closing ): ` + "`(unclosed`"},
 		{"no_equals.conf", 3, "", `"plugin.choria.broker_network true": not a "key = value" line; comments start with #`},

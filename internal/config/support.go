@@ -29,7 +29,6 @@ const (
 	featAdapters     = "adapters"
 	featProvisioning = "provisioning"
 	featJWT          = "JWT and anonymous TLS logins"
-	featCiphers      = "TLS cipher suite and curve lists"
 )
 
 // Why an ignored key is harmless.

@@ -191,7 +191,7 @@ func TestReadmeNotSupported(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, sorted) {
 		var b strings.Builder
-		for _, f := range []string{featStreams, featLeafnodes, featGateways, featWebsockets, featSystem, featMappings, featAdapters, featProvisioning, featJWT, featCiphers} {
+		for _, f := range []string{featStreams, featLeafnodes, featGateways, featWebsockets, featSystem, featMappings, featAdapters, featProvisioning, featJWT} {
 			b.WriteString("| " + f + " | `" + strings.Join(want[f], "`, `") + "` |\n")
 		}
 		t.Errorf("README table differs from the settings table; it should read:\n%s", b.String())

@@ -32,6 +32,7 @@ func loadCredentials(cfg *config.Config) (*credentials, error) {
 		return nil, fmt.Errorf("security provider %s: %w", c.files.Provider, err)
 	}
 	c.config = fleet.TLSConfig(nil, cas)
+	cfg.Security.ApplyTLS(c.config) // plugin.security.cipher_suites, ecc_curves
 	c.roots = c.config.RootCAs
 	cert, err := c.readCert(time.Now())
 	if err != nil {

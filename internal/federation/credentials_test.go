@@ -2,14 +2,18 @@ package federation
 
 import (
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 
+	"github.com/choria-broker/choria-broker/internal/config"
 	"github.com/choria-broker/choria-broker/internal/pki"
 	"github.com/choria-broker/choria-broker/internal/testutil/devbroker"
 )
@@ -100,4 +104,28 @@ func TestReloadCertificate(t *testing.T) {
 func hashOf(raw []byte) string {
 	sum := sha256.Sum256(raw)
 	return hex.EncodeToString(sum[:])
+}
+
+// TestCredentialsTLSPreferences: the federation broker dials both networks
+// with plugin.security.cipher_suites and ecc_curves.
+func TestCredentialsTLSPreferences(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	now := time.Now()
+	ca, err := pki.NewCA("Test CA", now.Add(-time.Hour), now.Add(time.Hour))
+	must(t, err)
+	kp, err := ca.Issue(pki.IssueOptions{Name: fedCertname, KeyType: "ec"})
+	must(t, err)
+	cfg := config.Default()
+	cfg.Security.Provider = "file"
+	cfg.Security.FileCertificate, cfg.Security.FileKey, cfg.Security.FileCA = filepath.Join(dir, "f.pem"), filepath.Join(dir, "f.key"), filepath.Join(dir, "ca.pem")
+	must(t, kp.Save(cfg.Security.FileCertificate, cfg.Security.FileKey))
+	must(t, pki.WriteFile(cfg.Security.FileCA, pki.CertsPEM(ca.Cert), 0o644))
+	cfg.Security.ECCCurves = []string{"X25519"}
+	cfg.Security.CipherSuites = []string{"TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"}
+	c, err := loadCredentials(cfg)
+	must(t, err)
+	if !slices.Equal(c.config.CurvePreferences, []tls.CurveID{tls.X25519}) || !slices.Equal(c.config.CipherSuites, []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384}) {
+		t.Fatalf("curves %v suites %v", c.config.CurvePreferences, c.config.CipherSuites)
+	}
 }

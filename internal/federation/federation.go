@@ -72,12 +72,26 @@ func New(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (*Brok
 	return newBroker(cfg, log, reg, defaultTuning(), net.DefaultResolver.LookupSRV)
 }
 
+// CheckConfig is New's refusals that need only the settings: no file, no
+// network; preflight shares it through runner.Validate.
+func CheckConfig(cfg *config.Config) error {
+	if cfg.Identity == "" {
+		return errors.New("identity is empty; set identity to this broker's certname")
+	}
+	// Without hosts or SRV there is nowhere to look up the federation side.
+	if fed, _ := locators(cfg, nil); len(fed.hosts) == 0 && (!fed.useSRV || fed.domain == "") {
+		_, err := fed.servers(context.Background())
+		return err
+	}
+	return nil
+}
+
 func newBroker(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer, tune tuning, lookup srvLookup) (*Broker, error) {
 	if !cfg.BrokerFederation {
 		return nil, errors.New("plugin.choria.broker_federation is not enabled; set plugin.choria.broker_federation = true to run the federation broker")
 	}
-	if cfg.Identity == "" {
-		return nil, errors.New("identity is empty; set identity to this broker's certname")
+	if err := CheckConfig(cfg); err != nil {
+		return nil, err
 	}
 	if reg == nil {
 		reg = prometheus.NewRegistry() // metrics nobody reads, never the global registry
@@ -94,10 +108,6 @@ func newBroker(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer, 
 	}
 	cluster := cfg.Federation.Cluster
 	fedLoc, collLoc := locators(cfg, lookup)
-	if len(fedLoc.hosts) == 0 && (!fedLoc.useSRV || fedLoc.domain == "") {
-		_, err := fedLoc.servers(context.Background())
-		return nil, err
-	}
 	m, err := newMetrics(reg, cluster, cfg.Identity, func() time.Time { return creds.cert.Load().Leaf.NotAfter })
 	if err != nil {
 		return nil, fmt.Errorf("federation metrics: %w", err)

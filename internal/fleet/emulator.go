@@ -54,6 +54,10 @@ type Stats struct {
 	// in TLS or the NATS handshake).
 	Dials      uint64
 	DialFailed map[string]uint64
+	// Refused counts the broker's permission refusals (a node whose
+	// certificate does not name its identity cannot read its direct
+	// subject); Errors other asynchronous connection errors.
+	Refused, Errors uint64
 }
 
 // Emulator runs many Choria servers in one process, each with its own
@@ -76,6 +80,9 @@ type Emulator struct {
 	dropped    map[protocol.DropReason]*atomic.Uint64
 	dials      atomic.Uint64
 	dialFailed map[string]*atomic.Uint64
+	refused    atomic.Uint64
+	asyncErrs  atomic.Uint64
+	refusedLog sync.Once
 }
 
 // NewEmulator checks the options and prepares the nodes; Run connects them.
@@ -231,6 +238,9 @@ func (e *Emulator) connect(ctx context.Context, n *node, kp *pki.KeyPair) error 
 			e.reconnects.Add(1)
 		}),
 		nats.SetCustomDialer(&nodeDialer{d: net.Dialer{Timeout: ConnectTimeout}, dials: &e.dials, failed: e.dialFailed}),
+		// Counted, not printed: nats.go's default writes a line to stderr
+		// for each error of each of thousands of connections.
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { e.asyncError(n, err) }),
 	)
 	nc, err := ConnectRetry(ctx, e.opts.Servers, opts)
 	if err != nil {
@@ -270,6 +280,17 @@ func (e *Emulator) setUp(n *node, up bool) {
 			e.connected.Add(-1)
 		}
 	}
+}
+
+func (e *Emulator) asyncError(n *node, err error) {
+	if !errors.Is(err, nats.ErrPermissionViolation) {
+		e.asyncErrs.Add(1)
+		return
+	}
+	e.refused.Add(1)
+	e.refusedLog.Do(func() {
+		e.opts.Log.Warn("the broker refused a node's subscription or publish; with the node role a certificate may read only the direct subject of its own name", "identity", n.identity, "certificate", n.cert.Leaf().Subject.CommonName, "error", err)
+	})
 }
 
 func (e *Emulator) work(ctx context.Context) {
@@ -380,6 +401,7 @@ func (e *Emulator) Stats() Stats {
 		Nodes: len(e.nodes), Connected: int(e.connected.Load()), Reconnects: e.reconnects.Load(),
 		Received: e.received.Load(), Replied: e.replied.Load(), PublishError: e.pubErrors.Load(),
 		Dropped: map[protocol.DropReason]uint64{}, Dials: e.dials.Load(), DialFailed: map[string]uint64{},
+		Refused: e.refused.Load(), Errors: e.asyncErrs.Load(),
 	}
 	for c, n := range e.dialFailed {
 		if v := n.Load(); v > 0 {

@@ -81,3 +81,20 @@ func TestConnectedNeverNegative(t *testing.T) {
 		t.Fatalf("connected %d after stopping", n)
 	}
 }
+
+// TestOwnCertificatesOrRefused: with the dev CA each node connects with a
+// certificate of its own name and may read its direct subject; sharing
+// the ssldir's certificates, the broker's node role refuses that, and the
+// emulator counts the refusals instead of printing one line per node.
+func TestOwnCertificatesOrRefused(t *testing.T) {
+	t.Parallel()
+	env := devbroker.Prepare(t)
+	devbroker.Start(t, env)
+	own := startFleet(t, env, 4, nil)
+	res := ping(t, env, func(o *PingOptions) { o.Expect = 4; o.RPC = true })
+	if len(res.RPCMissing) != 0 || own.Stats().Refused != 0 {
+		t.Fatalf("own certificates: rpc missing %v, refused %d", res.RPCMissing, own.Stats().Refused)
+	}
+	shared := startFleet(t, env, 3, func(o *EmulatorOptions) { o.IssueCA = nil; o.IdentityPattern = "shared-%d.example.net" })
+	waitUntil(t, 10*time.Second, func() bool { return shared.Stats().Refused >= 3 }, "the direct subjects refused")
+}

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"sort"
 	"strings"
@@ -137,7 +138,8 @@ func Ping(ctx context.Context, o PingOptions) (*PingResult, error) {
 	if limit <= 0 {
 		limit = max(o.Timeout, ConnectTimeout)
 	}
-	nc, err := ConnectClient(ctx, o.Servers, limit, ConnOptions(signer.CallerID(), TLSConfig(o.Cert, o.CA), nats.PingInterval(30*time.Second), nats.MaxReconnects(5)))
+	refused := &refusals{}
+	nc, err := ConnectClient(ctx, o.Servers, limit, ConnOptions(signer.CallerID(), TLSConfig(o.Cert, o.CA), nats.PingInterval(30*time.Second), nats.MaxReconnects(5), nats.ErrorHandler(refused.handle)))
 	if err != nil {
 		return nil, err
 	}
@@ -184,6 +186,9 @@ func Ping(ctx context.Context, o PingOptions) (*PingResult, error) {
 	}
 	res.Elapsed = time.Since(start)
 	res.Duplicates, res.Invalid, res.Repeats = collect.counts()
+	if err := refused.err(signer.Identity); err != nil {
+		return res, err
+	}
 
 	if o.RPC && len(res.Responses) > 0 {
 		if err := rpcPing(ctx, nc, signer, o, res); err != nil {
@@ -191,6 +196,34 @@ func Ping(ctx context.Context, o PingOptions) (*PingResult, error) {
 		}
 	}
 	return res, nil
+}
+
+// refusals records the broker's permission refusals, which NATS reports
+// asynchronously: a request the broker refused to carry gets no replies,
+// and "0 replies" alone would hide why.
+type refusals struct {
+	mu    sync.Mutex
+	first error
+}
+
+func (r *refusals) handle(_ *nats.Conn, _ *nats.Subscription, err error) {
+	if !errors.Is(err, nats.ErrPermissionViolation) {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.first == nil {
+		r.first = err
+	}
+}
+
+func (r *refusals) err(identity string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.first == nil {
+		return nil
+	}
+	return fmt.Errorf("the broker refused this request (%v): the certificate %q does not have the client role there, so it may not publish requests or read replies; use a client certificate (named to match plugin.choria.security.certname_whitelist, by default <user>.mcollective) or, for an administrator, one matching plugin.choria.security.privileged_users", r.first, identity)
 }
 
 // directChunk is how many node subjects a federated direct request names,

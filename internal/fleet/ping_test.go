@@ -4,6 +4,7 @@ import (
 	"context"
 	"github.com/choria-broker/choria-broker/internal/config"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -60,5 +61,20 @@ func TestFederationCollectivesEnvironment(t *testing.T) {
 	t.Setenv("CHORIA_FED_COLLECTIVE", " gamma, ,delta ")
 	if got := federationCollectives(cfg); !slices.Equal(got, []string{"gamma", "delta"}) {
 		t.Fatalf("from the environment: %v", got)
+	}
+}
+
+// TestPingWithNodeCertificateSaysRefused: the broker refuses a node
+// certificate's request; ping says so instead of "0 replies".
+func TestPingWithNodeCertificateSaysRefused(t *testing.T) {
+	t.Parallel()
+	env := devbroker.Prepare(t)
+	devbroker.Start(t, env)
+	startFleet(t, env, 2, nil)
+	c := credentials(t, env.ClientConf, false)
+	node := devbroker.KeyPair(t, env, env.PKI.Nodes[0])
+	_, err := Ping(context.Background(), PingOptions{Servers: c.Servers, Cert: node, CA: c.CA, Timeout: time.Second})
+	if err == nil || !strings.Contains(err.Error(), "does not have the client role") || !strings.Contains(err.Error(), "permissions violation") {
+		t.Fatalf("ping with a node certificate: %v; want the broker's refusal explained", err)
 	}
 }

@@ -44,6 +44,10 @@ func (l *Logger) SetLevel(level string) error { return setLevel(l.level, level) 
 // Reopen reopens the log file, after logrotate moved it away.
 func (l *Logger) Reopen() error { return l.out.reopen() }
 
+// SetFile moves the output to path, as New takes it (logfile changed on
+// SIGHUP); on error the current output stays.
+func (l *Logger) SetFile(path string) error { return l.out.switchTo(path) }
+
 // Close closes the log file.
 func (l *Logger) Close() error { return l.out.close() }
 
@@ -80,22 +84,35 @@ func (r *reopener) Write(p []byte) (int, error) {
 func (r *reopener) reopen() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	switch r.path {
+	return r.openLocked(r.path)
+}
+
+// switchTo moves the output to path; on error the current one stays.
+func (r *reopener) switchTo(path string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.openLocked(path)
+}
+
+func (r *reopener) openLocked(path string) error {
+	var w io.Writer
+	var f *os.File
+	switch path {
 	case "", "stdout", "-":
-		r.w = os.Stdout
-		return nil
+		w = os.Stdout
 	case "stderr":
-		r.w = os.Stderr
-		return nil
-	}
-	f, err := os.OpenFile(r.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
-	if err != nil {
-		return fmt.Errorf("logfile %s: %w", r.path, err)
+		w = os.Stderr
+	default:
+		var err error
+		if f, err = os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640); err != nil {
+			return fmt.Errorf("logfile %s: %w", path, err)
+		}
+		w = f
 	}
 	if r.f != nil {
 		r.f.Close()
 	}
-	r.f, r.w = f, f
+	r.path, r.f, r.w = path, f, w
 	return nil
 }
 

@@ -3,6 +3,10 @@ package preflight
 import (
 	"context"
 	"strings"
+
+	"github.com/choria-broker/choria-broker/internal/authz"
+	"github.com/choria-broker/choria-broker/internal/config"
+	"github.com/choria-broker/choria-broker/internal/pki"
 )
 
 // configConflicts: settings that cancel or contradict each other, or
@@ -52,6 +56,11 @@ func (configConflicts) Run(_ context.Context, env *Env) []Result {
 			}
 		}
 	}
+	for _, w := range overbroad(c) {
+		out = append(out, Result{Item: "roles", Status: Warn, Found: w,
+			Wanted: "certificate name patterns that match no node certificate",
+			Fix:    "anchor the pattern to the names it is meant for (^...$): a stolen node certificate matching it commands the fleet"})
+	}
 	if len(out) == 0 {
 		out = append(out, Result{Status: Pass, Found: "no contradictions", Wanted: "settings that agree; route TLS and roles on"})
 	}
@@ -59,3 +68,14 @@ func (configConflicts) Run(_ context.Context, env *Env) []Result {
 }
 
 func rawSet(v string) bool { return strings.TrimSpace(v) != "" }
+
+// overbroad: patterns that match node names, tested against the broker's
+// identity, its certificate's names and the certificates beside it.
+func overbroad(c *config.Config) []string {
+	files := pki.ResolveFiles(c)
+	own := []string{c.Identity}
+	if certs, err := pki.ReadCertificates(files.Certificate); err == nil {
+		own = append(own, pki.RoleNames(certs[0])...)
+	}
+	return authz.Overbroad(authz.PatternSettings(c), own, pki.NamesBeside(files.Certificate))
+}

@@ -200,7 +200,7 @@ func (s *ssl) write(t *testing.T, rel string, data []byte) {
 // config is a broker.conf on this ssldir with extra lines.
 func (s *ssl) config(t *testing.T, extra ...string) *config.Config {
 	t.Helper()
-	return parse(t, fmt.Sprintf("identity = %s\nplugin.choria.use_srv = false\nplugin.choria.ssldir = %s\n%s\n", s.identity, s.dir, strings.Join(extra, "\n")))
+	return parse(t, fmt.Sprintf("identity = %s\nplugin.choria.broker_network = true\nplugin.choria.use_srv = false\nplugin.choria.ssldir = %s\n%s\n", s.identity, s.dir, strings.Join(extra, "\n")))
 }
 
 // env runs checks on this ssldir on a tuned fixture host.

@@ -34,3 +34,19 @@ func (c sysctlMin) Run(_ context.Context, env *Env) []Result {
 	}
 	return []Result{res}
 }
+
+// minQueue is the smallest queue a kernel sets by itself (somaxconn before
+// 5.4, the SYN backlog on small hosts): never ask for less.
+const minQueue = 128
+
+// queueLevels sizes a kernel connection queue for n nodes. After a broker
+// restart the whole fleet reconnects within seconds, so the queue must
+// hold the burst, at most n, up to seed (the Choria documentation's value
+// for thousands of nodes), and should hold a share of a larger fleet, up
+// to the kernel's ceiling. A fleet of 10 needs a queue of 10, not the seed.
+func queueLevels(n int, seed, share, ceiling int64) (need, want int64) {
+	burst := max(int64(n), 0)
+	need = max(min(burst, seed), minQueue)
+	want = max(need, min(burst/share, ceiling))
+	return need, want
+}

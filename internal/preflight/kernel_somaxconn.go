@@ -12,7 +12,7 @@ func somaxconn() Check {
 		name: "kernel.somaxconn",
 		key:  "net.core.somaxconn",
 		levels: func(n int) (int64, int64) {
-			return seedSomaxconn, min(max(seedSomaxconn, int64(n)/8), 65535)
+			return queueLevels(n, seedSomaxconn, 8, 65535)
 		},
 		why: "a full accept queue drops connections after a broker restart, and the kernel logs it as a SYN flood",
 	}

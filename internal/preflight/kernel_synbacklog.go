@@ -11,7 +11,7 @@ func synBacklog() Check {
 		name: "kernel.tcp_max_syn_backlog",
 		key:  "net.ipv4.tcp_max_syn_backlog",
 		levels: func(n int) (int64, int64) {
-			return seedSynBacklog, min(max(seedSynBacklog, int64(n)/4), 262144)
+			return queueLevels(n, seedSynBacklog, 4, 262144)
 		},
 		why: "the kernel throttles SYNs beyond it after a broker restart, so nodes wait seconds per retry",
 	}

@@ -57,7 +57,9 @@ func TestPKIFiles(t *testing.T) {
 	})
 	t.Run("client-only certificate", func(t *testing.T) {
 		s := newSSL(t, sslOptions{issue: pki.IssueOptions{ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}})
-		expect(t, item(t, run(t, pkiFiles{}, s.env(t)), "ca"), Fail, "cannot serve TLS")
+		rs := run(t, pkiFiles{}, s.env(t))
+		expect(t, item(t, rs, "certificate"), Fail, "cannot serve TLS")
+		expect(t, item(t, rs, "ca"), Pass)
 	})
 	t.Run("file provider without files", func(t *testing.T) {
 		cfg := parse(t, "identity = b.example.net\nplugin.security.provider = file\nplugin.security.file.certificate = /nonexistent/c.pem\nplugin.security.file.key = /nonexistent/k.pem\nplugin.security.file.ca = /nonexistent/ca.pem\n")
@@ -222,6 +224,94 @@ func TestHandshakeWeakKey(t *testing.T) {
 	r := one(t, handshakes{}, env)
 	expect(t, r, Fail, "RSA 1024")
 	if !strings.Contains(r.Fix, "too weak") {
+		t.Errorf("fix %q", r.Fix)
+	}
+}
+
+// Every way the broker's files can be wrong gets its own fix, naming the
+// file or setting to mend; the verdict is what run's pki.Load says.
+func TestPKIFilesFixPerFailure(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	const cert, key, ca = "certs/broker.example.net.pem", "private_keys/broker.example.net.pem", "certs/ca.pem"
+	cut := func(s *ssl, rel string) { // the first half of the file: no END line
+		data, _ := os.ReadFile(s.path(rel))
+		s.write(t, rel, data[:len(data)/2])
+	}
+	damaged := []byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
+	cases := []struct {
+		name  string
+		opts  sslOptions
+		mod   func(s *ssl)
+		extra []string
+		item  string
+		fix   []string // the fix says these; "<dir>" is the ssldir
+	}{
+		{"certificate missing", sslOptions{}, func(s *ssl) { os.Remove(s.path(cert)) }, nil, "certificate", []string{"choria-broker enroll --config", "<dir>/certs/<identity>.pem"}},
+		{"certificate garbage", sslOptions{}, func(s *ssl) { s.write(t, cert, []byte("<html>404</html>\n")) }, nil, "certificate", []string{"<dir>/" + cert + " is not PEM", "copy the certificate again", "openssl x509 -inform der"}},
+		{"certificate empty", sslOptions{}, func(s *ssl) { s.write(t, cert, nil) }, nil, "certificate", []string{"<dir>/" + cert + " is empty", "copy the certificate again"}},
+		{"certificate truncated", sslOptions{}, func(s *ssl) { cut(s, cert) }, nil, "certificate", []string{"<dir>/" + cert + " is cut short", "re-issue it with choria-broker enroll"}},
+		{"certificate damaged", sslOptions{}, func(s *ssl) { s.write(t, cert, damaged) }, nil, "certificate", []string{"<dir>/" + cert + " has a PEM block that does not decode"}},
+		{"certificate is a key", sslOptions{}, func(s *ssl) { k, _ := os.ReadFile(s.path(key)); s.write(t, cert, k) }, nil, "certificate", []string{"<dir>/" + cert + " holds no certificate", "put the certificate at <dir>/" + cert}},
+		{"certificate expired", sslOptions{issue: pki.IssueOptions{NotBefore: now.Add(-48 * time.Hour), NotAfter: now.Add(-time.Hour)}}, nil, nil, "certificate", []string{"renew <dir>/" + cert, "puppetserver ca clean --certname broker.example.net"}},
+		{"certificate not yet valid", sslOptions{issue: pki.IssueOptions{NotBefore: now.Add(time.Hour)}}, nil, nil, "certificate", []string{"<dir>/" + cert + " is valid only from", "timedatectl"}},
+		{"certificate names another identity", sslOptions{issue: pki.IssueOptions{Name: "broker.example.net", DNSNames: []string{"other.example.net"}}}, nil, []string{"identity = other2.example.net"}, "certificate", nil},
+		{"certificate without serverAuth", sslOptions{issue: pki.IssueOptions{ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}}, nil, nil, "certificate", []string{"serverAuth and clientAuth"}},
+		{"key missing", sslOptions{}, func(s *ssl) { os.Remove(s.path(key)) }, nil, "key", []string{"the key belongs at <dir>/" + key, "private_keys/<identity>.pem", "choria-broker enroll --config"}},
+		{"key garbage", sslOptions{}, func(s *ssl) { s.write(t, key, []byte("hunter2\n")) }, nil, "key", []string{"<dir>/" + key + " is not PEM", "copy the key again", "openssl pkey -inform der"}},
+		{"key truncated", sslOptions{}, func(s *ssl) { cut(s, key) }, nil, "key", []string{"<dir>/" + key + " is cut short", "copy the key again"}},
+		{"key encrypted", sslOptions{}, func(s *ssl) {
+			s.write(t, key, []byte("-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n"))
+		}, nil, "key", []string{"decrypt the key with openssl pkey -in <dir>/" + key}},
+		{"key is a certificate", sslOptions{}, func(s *ssl) { c, _ := os.ReadFile(s.path(cert)); s.write(t, key, c) }, nil, "key", []string{"<dir>/" + key + " holds no private key", "put the certificate's key at <dir>/" + key}},
+		{"key of another certificate", sslOptions{}, func(s *ssl) {
+			other := newSSL(t, sslOptions{})
+			k, _ := os.ReadFile(other.path(key))
+			s.write(t, key, k)
+		}, nil, "key", []string{"<dir>/" + key + " is the key of another certificate", "issued for", "puppetserver ca clean"}},
+		{"ca missing", sslOptions{}, func(s *ssl) { os.Remove(s.path(ca)) }, nil, "ca", []string{"fetch the CA bundle to <dir>/" + ca, "https://puppet:8140/puppet-ca/v1/certificate/ca"}},
+		{"ca garbage", sslOptions{}, func(s *ssl) { s.write(t, ca, []byte("garbage\n")) }, nil, "ca", []string{"<dir>/" + ca + " is not PEM", "re-fetch the CA bundle from the Puppet CA", "-fingerprint"}},
+		{"ca truncated", sslOptions{}, func(s *ssl) { cut(s, ca) }, nil, "ca", []string{"<dir>/" + ca + " is cut short", "re-fetch the CA bundle"}},
+		{"ca of another CA", sslOptions{}, func(s *ssl) { s.write(t, ca, pki.CertsPEM(newSSL(t, sslOptions{}).ca.Cert)) }, nil, "ca", []string{"the bundle of the CA that signed the certificate"}},
+	}
+	seen := map[string]string{}
+	for _, tc := range cases {
+		s := newSSL(t, tc.opts)
+		if tc.name == "certificate names another identity" {
+			// The ssldir holds other2's files, but the certificate names others.
+			s.identity = "other2.example.net"
+			k, _ := os.ReadFile(s.path(key))
+			s.write(t, "certs/other2.example.net.pem", pki.CertsPEM(s.pair.Chain...))
+			s.write(t, "private_keys/other2.example.net.pem", k)
+			tc.fix = []string{"set identity to one of broker.example.net, other.example.net, or issue a certificate for other2.example.net"}
+		}
+		if tc.mod != nil {
+			tc.mod(s)
+		}
+		r := item(t, run(t, pkiFiles{}, s.env(t, tc.extra...)), tc.item)
+		if r.Status != Fail {
+			t.Errorf("%s: %s %s: %q", tc.name, tc.item, r.Status, r.Found)
+			continue
+		}
+		fix := strings.ReplaceAll(r.Fix, s.dir, "<dir>")
+		for _, w := range tc.fix {
+			if !strings.Contains(fix, w) {
+				t.Errorf("%s: fix %q does not say %q", tc.name, fix, w)
+			}
+		}
+		if prev, dup := seen[fix]; dup {
+			t.Errorf("%s and %s get the same fix %q", prev, tc.name, fix)
+		}
+		seen[fix] = tc.name
+	}
+
+	// The file provider names its settings.
+	s := newSSL(t, sslOptions{})
+	cfg := parse(t, "identity = broker.example.net\nplugin.security.provider = file\nplugin.security.file.certificate = "+s.path(cert)+
+		"\nplugin.security.file.key = "+s.path("nope.pem")+"\nplugin.security.file.ca = "+s.path(ca)+"\n")
+	r := item(t, run(t, pkiFiles{}, hostEnv(t, "tuned", cfg)), "key")
+	expect(t, r, Fail, "nope.pem: file does not exist")
+	if !strings.Contains(r.Fix, "set plugin.security.file.key") {
 		t.Errorf("fix %q", r.Fix)
 	}
 }

@@ -64,6 +64,12 @@ func (pkiCRL) Run(_ context.Context, env *Env) []Result {
 
 // fetchCRL is the command that downloads the CA's current CRL.
 func fetchCRL(env *Env, ca, crl string) string {
+	return fmt.Sprintf("fetch the CA's current CRL: curl -fsS --cacert %s -o %s https://%s/puppet-ca/v1/certificate_revocation_list/ca (the broker rereads it within a second)",
+		ca, crl, puppetCA(env))
+}
+
+// puppetCA is the Puppet CA's host:port as go-choria's settings name it.
+func puppetCA(env *Env) string {
 	host := env.Config.Raw["plugin.choria.puppetca_host"]
 	if host == "" {
 		host = "puppet"
@@ -72,6 +78,5 @@ func fetchCRL(env *Env, ca, crl string) string {
 	if port == "" {
 		port = strconv.Itoa(8140)
 	}
-	return fmt.Sprintf("fetch the CA's current CRL: curl -fsS --cacert %s -o %s https://%s/puppet-ca/v1/certificate_revocation_list/ca (the broker rereads it within a second)",
-		ca, crl, net.JoinHostPort(host, port))
+	return net.JoinHostPort(host, port)
 }

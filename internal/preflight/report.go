@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 )
 
 // Report is every result of a run, as printed and as --json writes it.
@@ -48,32 +48,89 @@ func (r *Report) WriteJSON(w io.Writer) error {
 	return enc.Encode(r)
 }
 
-// WriteTable writes a table of check, status, found, wanted and fix, then
-// a summary line.
-func (r *Report) WriteTable(w io.Writer) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "CHECK\tSTATUS\tFOUND\tWANTED\tFIX")
+// MinWidth is the narrowest layout WriteText makes.
+const MinWidth = 40
+
+// WriteText writes one entry per result, lines wrapped at width: the
+// status, the check and what was found; for a warning or failure, what is
+// wanted and the fix on the lines below, indented. Only a single word
+// longer than a line (a long path) goes beyond width. A summary ends it.
+func (r *Report) WriteText(w io.Writer, width int) error {
+	width = max(width, MinWidth)
+	var b strings.Builder
+	const indent = "      " // under the check name, past "FAIL  "
 	for _, res := range r.Results {
 		name := res.Check
 		if res.Item != "" {
 			name += " " + res.Item
 		}
-		fix := res.Fix
+		wrap(&b, width, fmt.Sprintf("%-4s  ", strings.ToUpper(string(res.Status))), indent, name+": "+oneLine(res.Found))
 		if res.Status == Pass || res.Status == Skip {
-			fix = ""
+			continue
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", name, strings.ToUpper(string(res.Status)), oneLine(res.Found), oneLine(res.Wanted), oneLine(fix))
+		wrap(&b, width, indent+"wanted: ", indent+"        ", oneLine(res.Wanted))
+		if res.Fix != "" {
+			wrap(&b, width, indent+"fix: ", indent+"     ", oneLine(res.Fix))
+		}
 	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	_, err := fmt.Fprintf(w, "\n%d pass, %d warn, %d fail, %d skip (config %s, %d nodes)\n",
-		r.Summary.Pass, r.Summary.Warn, r.Summary.Fail, r.Summary.Skip, r.Config, r.Nodes)
+	b.WriteString("\n")
+	wrap(&b, width, "", "", fmt.Sprintf("%d pass, %d warn, %d fail, %d skip (config %s, %d nodes)",
+		r.Summary.Pass, r.Summary.Warn, r.Summary.Fail, r.Summary.Skip, r.Config, r.Nodes))
+	_, err := io.WriteString(w, b.String())
 	return err
 }
 
-// oneLine keeps a table row on one line; joined errors carry newlines.
+// wrap writes text in lines of at most width, the first after first, the
+// others after next; it breaks only between words, and never inside a
+// number written in groups ("50 000"). A word too long for any line gets
+// a line of its own.
+func wrap(b *strings.Builder, width int, first, next, text string) {
+	line, empty := first, true
+	for _, word := range words(text) {
+		switch {
+		case empty:
+			line += word
+			empty = false
+		case utf8.RuneCountInString(line)+1+utf8.RuneCountInString(word) <= width:
+			line += " " + word
+		default:
+			b.WriteString(line + "\n")
+			line = next + word
+		}
+	}
+	b.WriteString(line + "\n")
+}
+
+// oneLine keeps the parts of a joined error apart once wrapped.
 func oneLine(s string) string { return strings.ReplaceAll(s, "\n", "; ") }
+
+// words splits text at white space, keeping the groups of a number together.
+func words(text string) []string {
+	var out []string
+	for _, f := range strings.Fields(text) {
+		if n := len(out); n > 0 && endsInDigit(out[n-1]) && isGroup(f) {
+			out[n-1] += " " + f
+			continue
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+func endsInDigit(s string) bool { return s[len(s)-1] >= '0' && s[len(s)-1] <= '9' }
+
+// isGroup: three digits, then no digit ("000", "024)", "576;").
+func isGroup(s string) bool {
+	if len(s) < 3 {
+		return false
+	}
+	for i := range 3 {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return len(s) == 3 || s[3] < '0' || s[3] > '9'
+}
 
 // SysctlFile is a sysctl.d file with every kernel setting that did not
 // pass, for the operator to install; it changes nothing by itself.

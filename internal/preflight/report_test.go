@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/choria-broker/choria-broker/internal/config"
 	"github.com/choria-broker/choria-broker/internal/testutil"
@@ -68,13 +69,14 @@ func TestReportLowHost(t *testing.T) {
 	}
 
 	buf.Reset()
-	if err := rep.WriteTable(&buf); err != nil {
+	if err := rep.WriteText(&buf, 100); err != nil {
 		t.Fatal(err)
 	}
 	out := buf.String()
-	if !strings.HasPrefix(out, "CHECK") || !strings.Contains(out, "kernel.somaxconn") || !strings.Contains(out, "FAIL") || !strings.Contains(out, "8 fail, 3 skip (config ") {
-		t.Errorf("table:\n%s", out)
+	if !strings.HasPrefix(out, "FAIL  kernel.somaxconn: net.core.somaxconn = 128\n") || !strings.Contains(out, "8 fail, 3 skip (config ") {
+		t.Errorf("text:\n%s", out)
 	}
+	checkLayout(t, rep, out, 100)
 }
 
 func TestSysctlFileNothingToDo(t *testing.T) {
@@ -103,4 +105,63 @@ func TestRegistryRejectsDuplicates(t *testing.T) {
 		}
 	}()
 	NewRegistry(memory{}, memory{})
+}
+
+// A report of long verdicts and fixes fits the width: only a word longer
+// than a line (a path) goes beyond it, and no word is lost.
+func TestWriteTextWraps(t *testing.T) {
+	t.Parallel()
+	long := "/var/lib/choria-broker/ssl/" + strings.Repeat("very-long-directory-name/", 6) + "broker.example.net.pem"
+	rep := &Report{Config: "/etc/choria/broker.conf", Nodes: 50000}
+	rep.add(Result{Check: "kernel.somaxconn", Status: Fail, Found: "net.core.somaxconn = 128",
+		Wanted: "≥ 6 250 for 50 000 nodes (at least 4 092)",
+		Fix:    "sysctl -w net.core.somaxconn=6250, persisted in /etc/sysctl.d (preflight --write-sysctl FILE writes it); a full accept queue drops connections after a broker restart, and the kernel logs it as a SYN flood"})
+	rep.add(Result{Check: "pki.files", Item: "certificate", Status: Fail, Found: long + ": no PEM certificate found; expected a file with -----BEGIN CERTIFICATE-----\nand a second joined error",
+		Wanted: "a readable PEM certificate, valid now, naming the identity, that run loads",
+		Fix:    long + " is not PEM (no -----BEGIN CERTIFICATE-----: garbage, an HTML error page or DER); copy the certificate again from the CA, or re-issue it with choria-broker enroll --config /etc/choria/broker.conf"})
+	rep.add(Result{Check: "config.keys", Status: Pass, Found: "every key known", Wanted: "no unknown or misspelt keys"})
+	rep.add(Result{Check: "pki.expiry", Item: "certificate", Status: Skip, Found: "the certificate did not load (see pki.files)", Wanted: "a valid certificate"})
+	for _, width := range []int{80, 120} {
+		var buf bytes.Buffer
+		if err := rep.WriteText(&buf, width); err != nil {
+			t.Fatal(err)
+		}
+		out := buf.String()
+		t.Logf("width %d:\n%s", width, out)
+		checkLayout(t, rep, out, width)
+		if !strings.Contains(out, "50 000 nodes") || !strings.Contains(out, "and a second joined error") {
+			t.Errorf("width %d: a number's groups or a joined error split:\n%s", width, out)
+		}
+	}
+}
+
+// checkLayout: no line wider than width but for one unbreakable word, and
+// every word of every found, wanted and fix in order.
+func checkLayout(t *testing.T, rep *Report, out string, width int) {
+	t.Helper()
+	labels := map[string]bool{"PASS": true, "WARN": true, "FAIL": true, "SKIP": true, "wanted:": true, "fix:": true}
+	for _, line := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
+		if utf8.RuneCountInString(line) <= width {
+			continue
+		}
+		f := strings.Fields(line)
+		if len(f) > 0 && labels[f[0]] {
+			f = f[1:]
+		}
+		if len(f) != 1 {
+			t.Errorf("width %d: line of %d characters: %q", width, utf8.RuneCountInString(line), line)
+		}
+	}
+	flat := " " + strings.Join(strings.Fields(out), " ") + " "
+	for _, r := range rep.Results {
+		texts := []string{r.Found}
+		if r.Status == Fail || r.Status == Warn {
+			texts = append(texts, r.Wanted, r.Fix)
+		}
+		for _, s := range texts {
+			if w := " " + strings.Join(strings.Fields(oneLine(s)), " ") + " "; !strings.Contains(flat, w) {
+				t.Errorf("width %d: %q lost", width, s)
+			}
+		}
+	}
 }

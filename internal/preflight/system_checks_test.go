@@ -113,3 +113,66 @@ func TestMemory(t *testing.T) {
 	env.Nodes = 5000 // ~380 MiB: fits, with headroom
 	expect(t, one(t, memory{}, env), Pass)
 }
+
+// The kernel queues and descriptor limits follow --nodes: a host far too
+// small for 50 000 nodes holds 10, and the wanted values grow with the
+// fleet rather than starting at the seed.
+func TestSystemChecksScaleWithNodes(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	writeFile(t, filepath.Join(root, "proc/sys/net/core/somaxconn"), "128\n")
+	writeFile(t, filepath.Join(root, "proc/sys/net/ipv4/tcp_max_syn_backlog"), "256\n")
+	writeFile(t, filepath.Join(root, "proc/sys/fs/file-max"), "9223372036854775807\n")
+	writeFile(t, filepath.Join(root, "proc/sys/fs/nr_open"), "32768\n")
+	writeFile(t, filepath.Join(root, "proc/self/limits"), "Limit                     Soft Limit           Hard Limit           Units\nMax open files            1024                 4096                 files\n")
+	writeFile(t, filepath.Join(root, "proc/meminfo"), "MemTotal: 2048000 kB\nMemAvailable: 1024000 kB\n")
+	env := hostEnv(t, "low", nil)
+	env.Sys = Host{Root: root}
+
+	env.Nodes = 10
+	for _, c := range []Check{somaxconn(), synBacklog(), fileMax(), nrOpen(), processNoFile{}, memory{}} {
+		expect(t, one(t, c, env), Pass)
+	}
+	expect(t, one(t, synBacklog(), env), Pass, "tcp_max_syn_backlog = 256")
+
+	env.Nodes = 50000
+	for _, tc := range []struct {
+		c    Check
+		want string
+	}{
+		{somaxconn(), "≥ 6 250 for 50 000 nodes (at least 4 092)"},
+		{synBacklog(), "≥ 12 500 for 50 000 nodes (at least 8 192)"},
+		{nrOpen(), "≥ 101 024 for 50 000 nodes"},
+	} {
+		c, want := tc.c, tc.want
+		r := one(t, c, env)
+		expect(t, r, Fail)
+		if r.Wanted != want && !strings.HasPrefix(r.Wanted, want) {
+			t.Errorf("%s: wanted %q, want %q", c.Name(), r.Wanted, want)
+		}
+	}
+	expect(t, one(t, processNoFile{}, env), Fail, "the broker starts with 4 096")
+	expect(t, one(t, memory{}, env), Fail)
+
+	// Between the two: the queue must hold the whole fleet up to the seed.
+	env.Nodes = 300
+	r := one(t, synBacklog(), env)
+	expect(t, r, Fail)
+	if r.Wanted != "≥ 300 for 300 nodes (at least 300)" || r.Sysctl != "net.ipv4.tcp_max_syn_backlog = 300" {
+		t.Errorf("wanted %q, sysctl %q", r.Wanted, r.Sysctl)
+	}
+}
+
+func TestQueueLevels(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		n          int
+		need, want int64
+	}{
+		{0, 128, 128}, {10, 128, 128}, {1000, 1000, 1000}, {8192, 8192, 8192}, {50000, 8192, 12500}, {2000000, 8192, 262144},
+	} {
+		if need, want := queueLevels(tc.n, seedSynBacklog, 4, 262144); need != tc.need || want != tc.want {
+			t.Errorf("%d nodes: need %d want %d, expected %d %d", tc.n, need, want, tc.need, tc.want)
+		}
+	}
+}

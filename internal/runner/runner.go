@@ -15,6 +15,7 @@ import (
 	"github.com/choria-broker/choria-broker/internal/broker"
 	"github.com/choria-broker/choria-broker/internal/config"
 	"github.com/choria-broker/choria-broker/internal/federation"
+	"github.com/choria-broker/choria-broker/internal/logging"
 	"github.com/choria-broker/choria-broker/internal/stats"
 )
 
@@ -27,6 +28,12 @@ type Runner struct {
 	// Stats serves monitoring on plugin.choria.stats_port: through the
 	// network broker's listener, or its own with only a federation broker.
 	Stats *stats.Stats
+	// Logging, when set, is the logger whose file and level a reload
+	// changes; without it logfile and loglevel need a restart.
+	Logging *logging.Logger
+
+	log *slog.Logger
+	cfg *config.Config // the settings in force: as started, plus what reloads applied
 }
 
 // New builds every part the configuration enables, checking each.
@@ -39,10 +46,10 @@ func New(cfg *config.Config, log *slog.Logger) (*Runner, error) {
 	for _, w := range cfg.Ignored() {
 		log.Warn(w)
 	}
-	if !cfg.BrokerNetwork && !cfg.BrokerFederation {
-		return nil, errors.New("nothing to run: set plugin.choria.broker_network = true for the network broker, plugin.choria.broker_federation = true for the federation broker, or both")
+	if err := Validate(cfg); err != nil {
+		return nil, err
 	}
-	r := &Runner{Registry: prometheus.NewRegistry()}
+	r := &Runner{Registry: prometheus.NewRegistry(), log: log, cfg: cfg.Clone()}
 	var err error
 	if cfg.BrokerNetwork {
 		if r.Network, err = broker.New(cfg, log); err != nil {
@@ -62,6 +69,31 @@ func New(cfg *config.Config, log *slog.Logger) (*Runner, error) {
 		r.Network.HandleMonitor("/", r.Stats.Handler())
 	}
 	return r, nil
+}
+
+// ErrNothingToRun is Validate's refusal of a configuration that enables
+// neither broker.
+var ErrNothingToRun = errors.New("nothing to run: set plugin.choria.broker_network = true for the network broker, plugin.choria.broker_federation = true for the federation broker, or both")
+
+// Validate is every refusal of New that needs only the settings, no file
+// or network: run calls it first and preflight's config.run check calls
+// it too, so the two cannot disagree about what starts.
+func Validate(cfg *config.Config) error {
+	if err := cfg.Refused(); err != nil {
+		return err
+	}
+	if !cfg.BrokerNetwork && !cfg.BrokerFederation {
+		return ErrNothingToRun
+	}
+	if cfg.BrokerNetwork {
+		if err := broker.CheckConfig(cfg); err != nil {
+			return err
+		}
+	}
+	if cfg.BrokerFederation {
+		return federation.CheckConfig(cfg)
+	}
+	return nil
 }
 
 // MonitorAddr is where monitoring listens, nil when off; valid once the
@@ -106,9 +138,21 @@ func (r *Runner) Run(ctx context.Context) error {
 	return errors.Join(all...)
 }
 
-// Reload rereads every part's certificates (and the network broker's CA
-// bundle and CRL) on SIGHUP.
+// Reload is SIGHUP: it reopens the log file, rereads the configuration
+// file the runner was started from, applies what can change while
+// running (reload.go), names every other changed setting as needing a
+// restart, and rereads every part's certificates (and the network
+// broker's CA bundle and CRL). A configuration that does not load changes
+// nothing; the certificates are reread all the same.
 func (r *Runner) Reload() {
+	if r.Logging != nil {
+		if err := r.Logging.Reopen(); err != nil {
+			r.log.Error("SIGHUP: cannot reopen the log file", "error", err)
+		}
+	}
+	if r.cfg.File != "" {
+		r.reloadConfig()
+	}
 	// Each part logs what went wrong and keeps what it had.
 	if r.Network != nil {
 		_ = r.Network.Reload()
