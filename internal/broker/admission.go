@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -25,6 +26,43 @@ func newAdmissionStats() *admissionStats {
 		s.refused[r] = new(atomic.Uint64)
 	}
 	return s
+}
+
+// Kinds of line the log limiter bounds; each is the message of its lines.
+const (
+	limitClients = "client connection refused"
+	limitSubject = "subject refused"
+	limitPeers   = "cluster peer refused"
+	limitEngine  = "engine connection error"
+)
+
+// Route refusal reasons besides the certificate's.
+const (
+	routePassword = "wrong routes password"
+	routeOther    = "other"
+)
+
+// peerRefusalReasons are the reasons a route is refused for, in output order.
+var peerRefusalReasons = append(slices.Clone(refusalReasons), pki.NotPeer, routePassword, routeOther)
+
+// refusalCounts counts refusals by reason; its keys are fixed at
+// construction so that a peer cannot grow it.
+type refusalCounts map[string]*atomic.Uint64
+
+func newRefusalCounts() refusalCounts {
+	c := refusalCounts{}
+	for _, r := range peerRefusalReasons {
+		c[string(r)] = new(atomic.Uint64)
+	}
+	return c
+}
+
+func (c refusalCounts) add(reason string) {
+	if n, ok := c[reason]; ok {
+		n.Add(1)
+		return
+	}
+	c[routeOther].Add(1)
 }
 
 // tlsConfig is the client listener's TLS configuration. The engine uses
@@ -129,6 +167,9 @@ func (b *Broker) admit(remote string, cs tls.ConnectionState) error {
 		re = &pki.RefusedError{Reason: pki.Invalid, Detail: err.Error()}
 	}
 	b.admission.refused[re.Reason].Add(1)
+	if !b.limiter.allow(limitClients, string(re.Reason)) {
+		return fmt.Errorf("%s: %w", admissionMarker, err)
+	}
 	attrs := []any{"remote", remote, "reason", string(re.Reason)}
 	if re.Subject != "" {
 		attrs = append(attrs, "subject", re.Subject)
@@ -136,7 +177,7 @@ func (b *Broker) admit(remote string, cs tls.ConnectionState) error {
 	if re.Detail != "" {
 		attrs = append(attrs, "detail", re.Detail)
 	}
-	b.log.Warn("client connection refused", attrs...)
+	b.log.Warn(limitClients, attrs...)
 	return fmt.Errorf("%s: %w", admissionMarker, err)
 }
 
@@ -147,6 +188,35 @@ func (b *Broker) Refused(reason pki.Reason) uint64 {
 	}
 	return 0
 }
+
+// PeersRefused returns how many routes were refused for reason, one of
+// the certificate reasons, "not a cluster peer", "wrong routes password"
+// or "other".
+func (b *Broker) PeersRefused(reason string) uint64 {
+	if c, ok := b.peersRefused[reason]; ok {
+		return c.Load()
+	}
+	return 0
+}
+
+// PeerRefusalReasons are PeersRefused's reasons.
+func PeerRefusalReasons() []string {
+	out := make([]string, len(peerRefusalReasons))
+	for i, r := range peerRefusalReasons {
+		out[i] = string(r)
+	}
+	return out
+}
+
+// Denied is how many connections plugin.choria.network.deny_server_connections refused.
+func (b *Broker) Denied() uint64 { return b.roleDenied.Load() }
+
+// LogSuppressed is how many lines of kind the log limit held back; kinds
+// are LogLimitKinds.
+func (b *Broker) LogSuppressed(kind string) uint64 { return b.limiter.suppressed(kind) }
+
+// LogLimitKinds are the kinds of line the log limit bounds.
+func LogLimitKinds() []string { return []string{limitClients, limitSubject, limitPeers, limitEngine} }
 
 // Admitted returns how many client certificates were admitted.
 func (b *Broker) Admitted() uint64 { return b.admission.admitted.Load() }

@@ -49,7 +49,9 @@ func (a *authenticator) Check(c server.ClientAuthentication) bool {
 	role := b.policy.Load().Decide(names, ip)
 	if role == authz.Denied {
 		b.roleDenied.Add(1)
-		b.log.Warn("node connection refused by plugin.choria.network.deny_server_connections", "remote", c.RemoteAddress().String(), "certificate", leaf.Subject.CommonName)
+		if b.limiter.allow(limitClients, "deny_server_connections") {
+			b.log.Warn("node connection refused by plugin.choria.network.deny_server_connections", "remote", c.RemoteAddress().String(), "certificate", leaf.Subject.CommonName)
+		}
 		return false
 	}
 	c.RegisterUser(&server.User{Username: leaf.Subject.CommonName, Permissions: authz.Permissions(role, names)})
@@ -57,8 +59,9 @@ func (a *authenticator) Check(c server.ClientAuthentication) bool {
 	return true
 }
 
-// violation handles the engine's permission violation lines: one warning
-// per connection and subject, naming the certificate, and a count.
+// violation handles the engine's permission violation lines: a count, and
+// one warning per connection and subject, naming the certificate, within
+// the log limit.
 var violationRe = regexp.MustCompile(`cid:(\d+) - .*?(Publish|Subscription) Violation - (?:Subject|Reply) "([^"]*)"`)
 
 // explainViolation returns false when msg was a violation it handled.
@@ -87,13 +90,18 @@ func (b *Broker) explainViolation(msg string) bool {
 		if ci.logged == nil {
 			ci.logged = map[string]bool{} // most connections never need one
 		}
-		if !seen && len(ci.logged) < 1000 {
+		if !seen && len(ci.logged) < maxLoggedSubjects {
 			ci.logged[kind+" "+m[3]] = true
 		}
 		ci.mu.Unlock()
 		if seen {
 			return false
 		}
+	}
+	// Past maxLoggedSubjects a subject is not remembered, so repeats get
+	// here each time; the limiter bounds those as it bounds many connections.
+	if !b.limiter.allow(limitSubject, kind) {
+		return false
 	}
 	attrs := []any{"action", kind, "subject", m[3], "certificate", name, "role", string(role), "cid", cid}
 	if needsFederationRole(m[3], name, role) {
@@ -102,9 +110,13 @@ func (b *Broker) explainViolation(msg string) bool {
 		attrs = append(attrs, "fix", "if this is a go-choria federation broker, add pattern to plugin.choria.network.federation_brokers on this broker and its cluster peers and restart them; until then it has the "+string(role)+" role",
 			"pattern", authz.ExactPattern(name))
 	}
-	b.log.Warn("subject refused", attrs...)
+	b.log.Warn(limitSubject, attrs...)
 	return false
 }
+
+// maxLoggedSubjects bounds the subjects remembered per connection for
+// logging each once.
+const maxLoggedSubjects = 1000
 
 // needsFederationRole: a go-choria federation broker this broker does not
 // know as one gets the node role, and a refused choria.federation subject

@@ -244,13 +244,18 @@ func (b *Broker) admitPeer(remote string, cs tls.ConnectionState) error {
 // us) or "peer" (we dialled it).
 func (b *Broker) refusePeer(who, addr string, err error) error {
 	attrs := []any{who, addr, "error", err.Error()}
-	key := addr
+	key, reason := addr, routeOther
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		key = host // a peer's port changes with each try
+	}
 	if re, ok := err.(*pki.RefusedError); ok {
 		attrs = []any{who, addr, "reason", string(re.Reason), "subject", re.Subject, "detail", re.Detail}
-		key = re.Subject + string(re.Reason)
+		key, reason = re.Subject+string(re.Reason), string(re.Reason)
 	}
-	if b.peerLog.allow("peer " + key) {
-		b.log.Warn("cluster peer refused", attrs...)
+	b.peersRefused.add(reason)
+	// The throttle quiets one peer retrying; the limiter, many peers.
+	if b.peerLog.allow("peer "+key) && b.limiter.allow(limitPeers, reason) {
+		b.log.Warn(limitPeers, attrs...)
 	}
 	return fmt.Errorf("%s: %w", admissionMarker, err)
 }

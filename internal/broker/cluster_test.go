@@ -187,6 +187,12 @@ func TestClusterRefusesBadPeers(t *testing.T) {
 			}
 		})
 	}
+	// Each refusal logged above is counted for the metrics too.
+	for _, r := range []string{string(pki.UnknownCA), string(pki.Revoked), routePassword} {
+		if bs[0].PeersRefused(r) == 0 {
+			t.Errorf("route refusals for %q not counted", r)
+		}
+	}
 	waitRoutes(t, bs, 2, logs)
 	for _, b := range bs {
 		for _, name := range b.routeNames() {

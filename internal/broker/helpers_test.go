@@ -125,20 +125,24 @@ func (p *testPKI) config() *config.Config {
 	return cfg
 }
 
-// startBroker runs a broker until the test ends and returns it with its log.
-func startBroker(t testing.TB, cfg *config.Config) (*Broker, *syncBuffer) {
+// startBroker runs a broker until the test ends and returns it with its
+// log; each of opts changes the broker before it runs.
+func startBroker(t testing.TB, cfg *config.Config, opts ...func(*Broker)) (*Broker, *syncBuffer) {
 	t.Helper()
-	return startBrokerDNS(t, cfg, net.DefaultResolver)
+	return startBrokerDNS(t, cfg, net.DefaultResolver, opts...)
 }
 
 // startBrokerDNS is startBroker with the resolver that looks up SRV peers.
-func startBrokerDNS(t testing.TB, cfg *config.Config, resolver *net.Resolver) (*Broker, *syncBuffer) {
+func startBrokerDNS(t testing.TB, cfg *config.Config, resolver *net.Resolver, opts ...func(*Broker)) (*Broker, *syncBuffer) {
 	t.Helper()
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	b, err := newBroker(cfg, log, resolver)
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, o := range opts {
+		o(b)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	// done closes when Run returns, so both the start and the cleanup can

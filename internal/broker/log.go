@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -18,6 +19,27 @@ type natsLogger struct {
 	fatal func(msg string)
 	// filters see every line first; one that returns false has handled it.
 	filters []func(msg string) bool
+	// limiter bounds the warnings and errors about single connections,
+	// which a peer can cause at will (nil: no limit).
+	limiter *logLimiter
+}
+
+// connLine is how the engine starts a line about one connection:
+// "10.1.2.3:51234 - cid:42 - ...", rid for routes, lid leafnodes, gid gateways.
+var connLine = regexp.MustCompile(`^\S+ - [crlgm]id:\d+ - (?:"[^"]*" - )?(.*)$`)
+
+// engineReason is a short, bounded name for an engine line's cause, for
+// the log limiter's summary: its text up to the first colon.
+func engineReason(msg string) string {
+	m := connLine.FindStringSubmatch(msg)
+	if m == nil {
+		return ""
+	}
+	r, _, _ := strings.Cut(m[1], ":")
+	if len(r) > 40 {
+		r = r[:40]
+	}
+	return r
 }
 
 // admissionMarker is in every handshake error our admission returns; the
@@ -37,6 +59,17 @@ func (l *natsLogger) logf(level slog.Level, format string, v []any) {
 	if level >= slog.LevelWarn && strings.Contains(msg, admissionMarker) {
 		level = slog.LevelDebug
 		if !l.log.Enabled(context.Background(), level) {
+			return
+		}
+	}
+	if level == slog.LevelInfo && strings.Contains(msg, "[not set]") {
+		level = slog.LevelDebug // the banner's "Git: [not set]": our build has no engine commit
+		if !l.log.Enabled(context.Background(), level) {
+			return
+		}
+	}
+	if level >= slog.LevelWarn && l.limiter != nil {
+		if r := engineReason(msg); r != "" && !l.limiter.allow(limitEngine, r) {
 			return
 		}
 	}
@@ -103,7 +136,8 @@ func (b *Broker) explainRouteAuth(msg string) bool {
 	if host, _, err := net.SplitHostPort(remote); err == nil {
 		remote = host
 	}
-	if b.peerLog.allow("routeauth " + remote) {
+	b.peersRefused.add(routePassword)
+	if b.peerLog.allow("routeauth "+remote) && b.limiter.allow(limitPeers, routePassword) {
 		b.log.Warn("cluster peer refused: wrong routes user or password; plugin.choria.network.peer_user and peer_password must be the same on every member", "remote", remote)
 	}
 	return false

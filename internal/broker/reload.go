@@ -2,8 +2,8 @@ package broker
 
 import (
 	"context"
-	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/choria-broker/choria-broker/internal/authz"
@@ -205,6 +205,6 @@ func (b *Broker) watchTrust(ctx context.Context, every time.Duration) {
 			continue
 		}
 		failedAt = time.Time{}
-		b.log.Info(fmt.Sprintf("reloaded %v after a change", paths))
+		b.log.Info("CA bundle and CRL reloaded after a change", "files", strings.Join(paths, ","))
 	}
 }

@@ -41,6 +41,10 @@ func TestCRLRevocationWhileRunning(t *testing.T) {
 	if len(logs.lines(attr("reason", "revoked"), "CN=goes.privileged.mcollective")) == 0 {
 		t.Fatalf("no refusal logged\n%s", logs)
 	}
+	// The files as an attribute, not a Go slice in the message.
+	if len(logs.lines("reloaded after a change", attr("files", p.path("ca.pem")+","+p.path("crl.pem")))) == 0 || len(logs.lines("reloaded [")) != 0 {
+		t.Fatalf("reload not logged with its files\n%s", logs)
+	}
 	if !staying.IsConnected() {
 		t.Fatal("a valid client was disconnected by the CRL reload")
 	}

@@ -74,7 +74,8 @@ func TestRolesMatrix(t *testing.T) {
 	p := newTestPKI(t)
 	cfg := p.config()
 	cfg.Network.FederationBrokers = []string{`^fed\d*\.example\.net$`}
-	b, logs := startBroker(t, cfg)
+	// Every refusal of the matrix is looked for in the log.
+	b, logs := startBroker(t, cfg, withLogLimit(logLimit{Burst: 1000, Every: time.Millisecond, Period: time.Minute}))
 	observer := connectRole(t, b, p, p.issue(t, pki.IssueOptions{Name: "observer.privileged.mcollective"}))
 
 	certs := map[authz.Role]*pki.KeyPair{

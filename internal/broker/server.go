@@ -53,6 +53,9 @@ type Broker struct {
 	expectedPeers int          // routes configured, this broker left out
 	routeRule     pki.PeerRule // whose certificates may be routes
 
+	limiter      *logLimiter // bounds what peers can make us log; tests shorten its limit before Run
+	peersRefused refusalCounts
+
 	fatal     chan string
 	fatalOnce sync.Once
 	lameDuck  atomic.Bool   // refusing new clients while moving the connected ones off
@@ -92,6 +95,7 @@ func newBroker(cfg *config.Config, log *slog.Logger, resolver *net.Resolver) (*B
 		crl:        crlState{refreshNow: make(chan struct{}, 1)},
 		trustRetry: time.Minute,
 	}
+	b.limiter, b.peersRefused = newLogLimiter(log, defaultLogLimit), newRefusalCounts()
 	b.trustStamps = b.stampTrust()
 	now := time.Now()
 	id, err := pki.Load(b.files, cfg.Identity, now)
@@ -210,7 +214,7 @@ func (b *Broker) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("cannot configure the NATS engine: %w", err)
 	}
-	srv.SetLoggerV2(&natsLogger{log: b.log, fatal: b.onFatal, filters: []func(string) bool{b.explainRouteAuth, b.explainViolation}}, b.opts.Debug, false, false)
+	srv.SetLoggerV2(&natsLogger{log: b.log, fatal: b.onFatal, limiter: b.limiter, filters: []func(string) bool{b.explainRouteAuth, b.explainViolation}}, b.opts.Debug, false, false)
 	b.srv = srv
 
 	watchCtx, stopWatch := context.WithCancel(ctx)
@@ -240,10 +244,14 @@ func (b *Broker) Run(ctx context.Context) error {
 			b.servePprof(watchCtx, port)
 		}()
 	}
-	wg.Add(6)
+	wg.Add(7)
 	go func() {
 		defer wg.Done()
 		b.refreshCRL(watchCtx)
+	}()
+	go func() {
+		defer wg.Done()
+		b.limiter.run(watchCtx)
 	}()
 	go func() {
 		defer wg.Done()

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/choria-broker/choria-broker/internal/limits"
 	"github.com/choria-broker/choria-broker/internal/pki"
 )
 
@@ -65,12 +66,14 @@ loglevel = info
 plugin.choria.broker_network = true
 plugin.choria.network.listen_address = 127.0.0.1
 plugin.choria.network.client_port = %d
+# What this machine's open-file hard limit (ulimit -Hn) allows without root.
+plugin.choria.network.max_connections = %d
 plugin.choria.stats_address = 127.0.0.1
 plugin.choria.stats_port = %d
 plugin.choria.use_srv = false
 plugin.security.provider = puppet
 plugin.choria.ssldir = %s
-`, host, o.ClientPort, o.StatsPort, p.SSLDir)
+`, host, o.ClientPort, MaxConnections(), o.StatsPort, p.SSLDir)
 	client := fmt.Sprintf(`# Choria client settings for the development broker, written by "choria-broker dev".
 collectives = mcollective
 main_collective = mcollective
@@ -95,6 +98,19 @@ plugin.choria.ssldir = %s
 		}
 	}
 	return e, nil
+}
+
+// MaxConnections is the development broker's max_connections: the
+// production default where the open-file hard limit allows it, else what
+// the limit leaves after the broker's own files, so that run can raise its
+// limit without root and need not warn at every start.
+func MaxConnections() int {
+	const def, reserve = 50000, 1024 // config's default; what run adds for files and listeners
+	hard, err := limits.HardNoFile()
+	if err != nil || hard >= def+reserve {
+		return def
+	}
+	return max(int(hard)-reserve, 100)
 }
 
 func hostname() string {

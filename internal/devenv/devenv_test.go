@@ -13,6 +13,7 @@ import (
 
 	"github.com/choria-broker/choria-broker/internal/broker"
 	"github.com/choria-broker/choria-broker/internal/config"
+	"github.com/choria-broker/choria-broker/internal/limits"
 	"github.com/choria-broker/choria-broker/internal/pki"
 )
 
@@ -32,6 +33,13 @@ func TestDevBrokerRuns(t *testing.T) {
 	}
 	if cfg.Network.ClientPort != 4222 || cfg.StatsPort != 8222 || cfg.Security.Provider != "puppet" {
 		t.Fatalf("dev broker.conf: %+v", cfg)
+	}
+	// run raises the open-file limit to max_connections + 1024 and warns
+	// when it cannot; the dev broker's must fit without root.
+	if hard, err := limits.HardNoFile(); err == nil && hard > 1124 {
+		if _, err := limits.RaiseNoFile(uint64(cfg.Network.MaxConnections) + 1024); err != nil {
+			t.Errorf("dev max_connections %d: %v", cfg.Network.MaxConnections, err)
+		}
 	}
 	client, err := config.Load(env.ClientConf)
 	if err != nil {

@@ -32,3 +32,13 @@ func RaiseNoFile(want uint64) (uint64, error) {
 	}
 	return l.Cur, nil
 }
+
+// HardNoFile is the open-file hard limit: how far RaiseNoFile can go
+// without root.
+func HardNoFile() (uint64, error) {
+	var l syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
+		return 0, err
+	}
+	return l.Max, nil
+}

@@ -57,7 +57,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Runner, error) {
 		}
 	}
 	if cfg.BrokerFederation {
-		if r.Federation, err = federation.New(cfg, log.With("component", "federation"), r.Registry); err != nil {
+		if r.Federation, err = federation.New(cfg, log, r.Registry); err != nil { // it adds component=federation itself
 			return nil, err
 		}
 	}

@@ -153,6 +153,17 @@ func TestFederationBrokerAlone(t *testing.T) {
 	if !strings.Contains(logs.String(), "certificate reloaded") {
 		t.Fatalf("no reload logged:\n%s", logs.String())
 	}
+	fed := 0
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if n := strings.Count(l, "component=federation"); n > 1 {
+			t.Errorf("component named %d times: %s", n, l)
+		} else {
+			fed += n
+		}
+	}
+	if fed == 0 {
+		t.Errorf("no line names the federation component:\n%s", logs.String())
+	}
 	if err := stop(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}

@@ -40,6 +40,7 @@ type networkCollector struct {
 	certExpiry, crlNextUpdate               *prometheus.Desc
 	caExpiry, reloadFailing, reloadTime     *prometheus.Desc
 	routesUp, routesExpected, slowConsumers *prometheus.Desc
+	routesRefused, logSuppressed            *prometheus.Desc
 }
 
 func newNetworkCollector(b *broker.Broker, identity string) *networkCollector {
@@ -60,7 +61,7 @@ func newNetworkCollector(b *broker.Broker, identity string) *networkCollector {
 		c.varz[n.name] = desc("choria_network_"+n.name, n.help)
 	}
 	c.byRole = desc("choria_broker_connections_by_role", "Current client connections by role", "role")
-	c.refused = desc("choria_broker_refused_connections_total", "Client connections refused at admission, by reason", "reason")
+	c.refused = desc("choria_broker_refused_connections_total", "Client connections refused at admission, by reason (deny_server_connections: by role)", "reason")
 	c.admitted = desc("choria_broker_admitted_connections_total", "Client certificates admitted")
 	c.violations = desc("choria_broker_subject_violations_total", "Publishes and subscriptions refused by role, by kind", "kind")
 	c.handshakes = desc("choria_broker_tls_handshakes_total", "TLS handshakes through the admission gate, by result (admitted, of those queued after waiting for a slot, shed, completed, timed_out)", "result")
@@ -75,6 +76,8 @@ func newNetworkCollector(b *broker.Broker, identity string) *networkCollector {
 	c.routesUp = desc("choria_broker_cluster_routes_up", "Cluster peers connected")
 	c.routesExpected = desc("choria_broker_cluster_routes_expected", "Cluster peers configured, this broker left out")
 	c.slowConsumers = desc("choria_broker_slow_consumers_total", "Slow consumers by kind of connection", "kind")
+	c.routesRefused = desc("choria_broker_refused_routes_total", "Cluster peers refused, by reason", "reason")
+	c.logSuppressed = desc("choria_broker_log_lines_suppressed_total", "Log lines about refusals and connection errors held back by the log rate limit, by kind", "kind")
 	return c
 }
 
@@ -82,7 +85,7 @@ func (c *networkCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range c.varz {
 		ch <- d
 	}
-	for _, d := range []*prometheus.Desc{c.byRole, c.refused, c.admitted, c.violations, c.handshakes, c.hsLimit, c.hsInFlight, c.hsWait, c.certExpiry, c.crlNextUpdate, c.caExpiry, c.reloadFailing, c.reloadTime, c.routesUp, c.routesExpected, c.slowConsumers} {
+	for _, d := range []*prometheus.Desc{c.byRole, c.refused, c.admitted, c.violations, c.handshakes, c.hsLimit, c.hsInFlight, c.hsWait, c.certExpiry, c.crlNextUpdate, c.caExpiry, c.reloadFailing, c.reloadTime, c.routesUp, c.routesExpected, c.slowConsumers, c.routesRefused, c.logSuppressed} {
 		ch <- d
 	}
 }
@@ -105,6 +108,13 @@ func (c *networkCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, r := range refusalReason {
 		counter(c.refused, b.Refused(r), string(r))
+	}
+	counter(c.refused, b.Denied(), "deny_server_connections")
+	for _, r := range broker.PeerRefusalReasons() {
+		counter(c.routesRefused, b.PeersRefused(r), r)
+	}
+	for _, k := range broker.LogLimitKinds() {
+		counter(c.logSuppressed, b.LogSuppressed(k), k)
 	}
 	counter(c.admitted, b.Admitted())
 	for _, k := range violationKind {
