@@ -52,7 +52,7 @@ naming another process, is refused.`,
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "broker %d is in lame duck mode; waiting up to %s for it to exit\n", pid, wait)
 			deadline := time.Now().Add(wait)
-			for p.Signal(syscall.Signal(0)) == nil {
+			for p.Signal(syscall.Signal(0)) == nil && !exited(pid) {
 				if time.Now().After(deadline) {
 					return fmt.Errorf("broker %d still running after %s", pid, wait)
 				}

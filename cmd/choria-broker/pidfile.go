@@ -35,7 +35,7 @@ func readPidFile(path string) (int, error) {
 // when there is no such process, and an error describing the process when
 // it is something else, so that nothing else is signalled.
 func checkBroker(pid int) error {
-	if _, err := os.Stat("/proc/self/cmdline"); err != nil {
+	if !haveProc() {
 		// Without /proc (not Linux) the process cannot be identified.
 		return nil
 	}
@@ -46,6 +46,9 @@ func checkBroker(pid int) error {
 	}
 	if err != nil {
 		return fmt.Errorf("cannot tell what process %d is: %w", pid, err)
+	}
+	if exited(pid) {
+		return errNotRunning
 	}
 	argv := strings.Split(string(bytes.TrimRight(raw, "\x00")), "\x00")
 	comm, _ := os.ReadFile(filepath.Join(proc, "comm"))
@@ -76,6 +79,27 @@ func checkBroker(pid int) error {
 		return fmt.Errorf("process %d is %q, a choria-broker that is not a broker (run or dev)", pid, line)
 	}
 	return fmt.Errorf("process %d is %q, not a choria-broker", pid, line)
+}
+
+// exited says whether pid has exited and waits for its parent to reap it
+// (a zombie): it is gone, although signals to it still succeed.
+func exited(pid int) bool {
+	data, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
+	if err != nil {
+		return haveProc() && (errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ESRCH))
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if state, ok := strings.CutPrefix(line, "State:"); ok {
+			state = strings.TrimSpace(state)
+			return strings.HasPrefix(state, "Z") || strings.HasPrefix(state, "X")
+		}
+	}
+	return false
+}
+
+func haveProc() bool {
+	_, err := os.Stat("/proc/self/status")
+	return err == nil
 }
 
 // claimPidFile writes our process ID to path unless it names a broker that
