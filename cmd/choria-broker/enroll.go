@@ -32,6 +32,12 @@ again to renew a certificate close to expiry. An ECDSA broker key halves the bro
 client handshake against RSA 2048, and saves far more against Puppet's RSA 4096.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := nonNegativeDuration("--wait", wait); err != nil {
+				return err
+			}
+			if err := nonNegativeDuration("--renew-before", renewBefore); err != nil {
+				return err
+			}
 			cfg, err := config.Load(path)
 			if err != nil {
 				return err
@@ -76,7 +82,7 @@ client handshake against RSA 2048, and saves far more against Puppet's RSA 4096.
 	cmd.Flags().StringVar(&caServer, "ca-server", "", "Puppet CA as HOST:PORT (default plugin.choria.puppetca_host and _port, else puppet:8140)")
 	cmd.Flags().StringVar(&dir, "dir", "", "keep the certificate in this Puppet ssldir instead of where run looks (the plugin.security.file.* paths, else plugin.choria.ssldir, else "+config.EnrollSSLDir+")")
 	cmd.Flags().StringVar(&keyType, "key-type", "ec", "ec (ECDSA P-256) or rsa (RSA 4096)")
-	cmd.Flags().DurationVar(&wait, "wait", 30*time.Minute, "how long to wait for an operator to sign")
+	cmd.Flags().DurationVar(&wait, "wait", 30*time.Minute, "how long to wait for an operator to sign (0: check once)")
 	cmd.Flags().DurationVar(&renewBefore, "renew-before", 30*24*time.Hour, "renew a certificate expiring within this long")
 	return cmd
 }

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
@@ -40,6 +43,17 @@ func (f *fleetFlags) credentials(nodes bool) (*fleet.Credentials, error) {
 		return nil, fmt.Errorf("no configuration: give --config FILE, or --dev after running `choria-broker dev`")
 	}
 	cfg, err := config.Load(path)
+	if _, serr := os.Stat(path); err != nil && errors.Is(serr, fs.ErrNotExist) {
+		// Name the file looked for and the flag that chose it.
+		if f.dev {
+			flag, run := "--dev", "choria-broker dev"
+			if f.devDir != devenv.DefaultDir() {
+				flag, run = "--dev-dir "+f.devDir, run+" --dir "+shellQuote(f.devDir)
+			}
+			return nil, fmt.Errorf("%s: %s not found: no development environment in %s; run `%s` first, or give --dev-dir the directory it used", flag, path, f.devDir, run)
+		}
+		return nil, fmt.Errorf("--config %s: file not found; give the path of a Choria configuration, or --dev after running `choria-broker dev`", path)
+	}
 	if err != nil {
 		return nil, err
 	}

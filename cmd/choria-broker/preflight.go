@@ -17,6 +17,10 @@ import (
 	"github.com/choria-broker/choria-broker/internal/preflight"
 )
 
+// maxNodes bounds preflight --nodes: far more than one broker holds, and
+// small enough that no estimate overflows.
+const maxNodes = 10_000_000
+
 // errChecksFailed makes preflight exit 1 after the report has been printed.
 var errChecksFailed = errors.New("preflight: some checks failed")
 
@@ -41,12 +45,23 @@ a sysctl.d file for the operator to install.
 Exits 1 when a check fails.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cmd.Flags().Changed("nodes") {
+				if err := intRange("--nodes", nodes, 1, maxNodes); err != nil {
+					return err
+				}
+			}
+			if err := positiveDuration("--measure", measureTime); err != nil {
+				return err
+			}
+			if measureTime > time.Minute {
+				return fmt.Errorf("--measure %s: at most 1m", measureTime)
+			}
 			var rep *preflight.Report
 			cfg, err := config.Load(path)
 			if err != nil {
 				rep = preflight.LoadFailed(path, nodes, err)
 			} else {
-				if nodes <= 0 {
+				if !cmd.Flags().Changed("nodes") {
 					nodes = cfg.Network.MaxConnections
 				}
 				env := &preflight.Env{Config: cfg, Nodes: nodes, Sys: preflight.Host{}, Now: time.Now(), Measure: measureTime}

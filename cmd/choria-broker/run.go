@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/signal"
-	"strconv"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -24,16 +22,17 @@ func runCommand() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if pidFile != "" {
-				if err := writePid(pidFile); err != nil {
+				release, err := claimPidFile(pidFile)
+				if err != nil {
 					return err
 				}
-				defer os.Remove(pidFile)
+				defer release()
 			}
 			return runConfig(cmd.Context(), path)
 		},
 	}
 	cmd.Flags().StringVarP(&path, "config", "c", "/etc/choria/broker.conf", "Choria broker configuration file")
-	cmd.Flags().StringVar(&pidFile, "pid", "", "write the process ID to this file (for \"choria-broker lameduck\" and init scripts)")
+	cmd.Flags().StringVar(&pidFile, "pid", "", "write the process ID to this file (for \"choria-broker lameduck\" and init scripts); refused while it names a running broker")
 	return cmd
 }
 
@@ -93,11 +92,4 @@ func runConfig(parent context.Context, path string) error {
 		}
 	}()
 	return r.Run(ctx)
-}
-
-func writePid(path string) error {
-	if err := os.WriteFile(path, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
-		return fmt.Errorf("--pid: %w", err)
-	}
-	return nil
 }

@@ -22,13 +22,14 @@ type Env struct {
 	ServerConf string // for emulated Choria servers: the ssldir's node certificates
 	PKI        *pki.DevPKI
 	ClientPort int
-	StatsPort  int
+	StatsPort  int // 0: monitoring off
 }
 
 // Options choose where the development broker listens.
 type Options struct {
-	ClientPort int // default 4222
-	StatsPort  int // default 8222
+	ClientPort int  // default 4222
+	StatsPort  int  // default 8222
+	StatsOff   bool // no monitoring (stats_port = 0), as "dev --stats-port 0" asks
 }
 
 // DefaultDir is where `choria-broker dev` keeps its files unless told otherwise.
@@ -45,7 +46,9 @@ func Prepare(dir string, o Options) (*Env, error) {
 	if o.ClientPort == 0 {
 		o.ClientPort = 4222
 	}
-	if o.StatsPort == 0 {
+	if o.StatsOff {
+		o.StatsPort = 0
+	} else if o.StatsPort == 0 {
 		o.StatsPort = 8222
 	}
 	abs, err := filepath.Abs(dir)

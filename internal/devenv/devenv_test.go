@@ -132,3 +132,20 @@ func TestPrepareReuses(t *testing.T) {
 		t.Fatal("revoked node verifies after reuse")
 	}
 }
+
+// TestPrepareStatsOff: StatsOff writes stats_port = 0, which the broker
+// reads as monitoring off.
+func TestPrepareStatsOff(t *testing.T) {
+	t.Parallel()
+	env, err := Prepare(t.TempDir(), Options{StatsPort: 9999, StatsOff: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(env.BrokerConf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.StatsPort != 0 || env.StatsPort != 0 {
+		t.Fatalf("stats_port %d, env %d; want 0 (off)", cfg.StatsPort, env.StatsPort)
+	}
+}
