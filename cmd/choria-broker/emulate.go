@@ -34,6 +34,12 @@ certificate of its own name; otherwise every node certificate there is shared
 round robin. Or from the file provider.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.Nodes < 1 {
+				return fmt.Errorf("--nodes %d: give the number of nodes to emulate, 1 or more", o.Nodes)
+			}
+			if o.ConnectConcurrency < 1 {
+				return fmt.Errorf("--connect-concurrency %d: give how many first connections may be in flight, 1 or more", o.ConnectConcurrency)
+			}
 			creds, err := ff.credentials(true)
 			if err != nil {
 				return err

@@ -60,6 +60,24 @@ func TestPingFlags(t *testing.T) {
 	}
 }
 
+// TestEmulateNumbersRefused: bad numbers are refused naming the flag,
+// before anything else is printed.
+func TestEmulateNumbersRefused(t *testing.T) {
+	t.Parallel()
+	env := devbroker.Prepare(t)
+	for _, args := range [][]string{{"--nodes", "-5"}, {"--nodes", "0"}, {"--connect-concurrency", "-1"}, {"--connect-concurrency", "0"}} {
+		cmd, out := command(t, append([]string{"emulate", "--config", env.ServerConf}, args...)...)
+		err := cmd.Run()
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() == 0 {
+			t.Errorf("emulate %v: want a non-zero exit, got %v: %s", args, err, out)
+			continue
+		}
+		if lines := strings.Split(strings.TrimSpace(out.String()), "\n"); len(lines) != 1 || !strings.Contains(lines[0], args[0]) {
+			t.Errorf("emulate %v printed %q; want one line naming %s", args, out, args[0])
+		}
+	}
+}
+
 func TestEmulateIdentityRefused(t *testing.T) {
 	t.Parallel()
 	env := devbroker.Prepare(t)
