@@ -11,10 +11,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"go.uber.org/goleak"
 
 	"github.com/choria-broker/choria-broker/internal/fleet"
 	"github.com/choria-broker/choria-broker/internal/protocol"
+	"github.com/choria-broker/choria-broker/internal/protocol/filter"
 	"github.com/choria-broker/choria-broker/internal/testutil/devbroker"
 )
 
@@ -348,4 +350,41 @@ plugin.choria.federation_middleware_hosts = %s
 	must(t, err)
 	expectNames(t, res, na, nb)
 
+}
+
+// TestReplayThroughFederationRefused is the attack of a stolen node
+// certificate: it publishes a client's signed request on
+// choria.federation.<cluster>.collective (nodes may, to send federated
+// replies) naming a broadcast subject as the "reply" destination. The
+// federation broker must not deliver it: no node on the federation
+// network receives it, and it is counted as misdirected.
+func TestReplayThroughFederationRefused(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, "a")
+	fa := w.federate("a", nil)
+	victims := w.emulate("fed", 5)
+
+	signer, err := protocol.NewSigner(w.client.Cert, "")
+	must(t, err)
+	f := filter.New()
+	f.Agent = []string{"rpcutil"}
+	tr, req, err := signer.NewRequest(protocol.RequestSpec{Agent: "rpcutil", Collective: "mcollective", Payload: []byte(`{"agent":"rpcutil","action":"ping","data":{}}`), Filter: f})
+	must(t, err)
+	tr.Headers.Federation = &protocol.FederationHeaders{RequestID: req.Envelope.RequestID, ReplyTo: "mcollective.broadcast.agent.rpcutil"}
+	data, err := tr.Marshal()
+	must(t, err)
+
+	attacker, err := nats.Connect(w.url("a"), nats.Secure(fleet.TLSConfig(w.server.NodeCerts[0], w.client.CA)), nats.NoReconnect())
+	must(t, err)
+	defer attacker.Close()
+	before := victims.Stats().Received
+	must(t, attacker.Publish(protocol.FederationCollectiveSubject("a"), data))
+	must(t, attacker.Flush())
+	want := map[string]string{"direction": replies.name, "reason": string(Misdirected)}
+	waitUntil(t, 10*time.Second, func() bool { return sum(t, fa.reg, "choria_federation_dropped_msgs", want) == 1 }, "the replay counted as misdirected")
+	// A delivered replay would reach the nodes within milliseconds.
+	time.Sleep(500 * time.Millisecond)
+	if got := victims.Stats().Received; got != before {
+		t.Fatalf("the nodes on the federation network received %d requests from the replay", got-before)
+	}
 }
