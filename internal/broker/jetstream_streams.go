@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -140,7 +141,7 @@ func (b *Broker) manageStreams(ctx context.Context) {
 	for _, s := range streams {
 		need = max(need, s.cfg.Replicas)
 	}
-	backoff, lastLog := 250*time.Millisecond, time.Time{}
+	backoff, lastLog := 250*time.Millisecond, time.Now() // quiet for the first 10s
 	for len(streams) > 0 {
 		ready, why := b.jetstreamReady(ctx, js, need)
 		if ready {
@@ -191,26 +192,27 @@ func (b *Broker) setPending(name, why string) {
 // jetstreamReady says whether JetStream answers and, in a cluster, has a
 // meta leader and at least need current members; else why not.
 func (b *Broker) jetstreamReady(ctx context.Context, js jetstream.JetStream, need int) (bool, string) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	// The cluster's state is local; ask it first, since an API request
+	// made before there is a meta leader goes unanswered until its timeout.
+	if b.srv.JetStreamIsClustered() {
+		jsz, err := b.srv.Jsz(&server.JSzOptions{})
+		if err != nil || jsz.Meta == nil || jsz.Meta.Leader == "" {
+			return false, "no JetStream meta leader elected yet"
+		}
+		peers := 1 // this one
+		for _, p := range jsz.Meta.Replicas {
+			if p.Current && !p.Offline {
+				peers++
+			}
+		}
+		if peers < need {
+			return false, fmt.Sprintf("%d of the %d JetStream peers the replicas need are up", peers, need)
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	if _, err := js.AccountInfo(ctx); err != nil {
 		return false, "JetStream not answering: " + err.Error()
-	}
-	if !b.srv.JetStreamIsClustered() {
-		return true, ""
-	}
-	jsz, err := b.srv.Jsz(&server.JSzOptions{})
-	if err != nil || jsz.Meta == nil || jsz.Meta.Leader == "" {
-		return false, "no JetStream meta leader elected yet"
-	}
-	peers := 1 // this one
-	for _, p := range jsz.Meta.Replicas {
-		if p.Current && !p.Offline {
-			peers++
-		}
-	}
-	if peers < need {
-		return false, fmt.Sprintf("%d of the %d JetStream peers the replicas need are up", peers, need)
 	}
 	return true, ""
 }
@@ -256,6 +258,6 @@ func (b *Broker) manageStreamsIfAsked(ctx context.Context) {
 		b.log.Info("Choria Streams on; the standard streams are not managed (plugin.choria.network.stream.manage_streams = false)", "store", b.opts.StoreDir)
 		return
 	}
-	b.log.Info("Choria Streams on", "store", b.opts.StoreDir, "max_memory", b.opts.JetStreamMaxMemory, "max_store", b.opts.JetStreamMaxStore)
+	b.log.Info("Choria Streams on", "store", filepath.Join(b.opts.StoreDir, "jetstream"), "max_memory", b.opts.JetStreamMaxMemory, "max_store", b.opts.JetStreamMaxStore)
 	b.manageStreams(ctx)
 }

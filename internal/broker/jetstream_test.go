@@ -19,6 +19,7 @@ import (
 
 	"github.com/choria-broker/choria-broker/internal/config"
 	"github.com/choria-broker/choria-broker/internal/pki"
+	"github.com/choria-broker/choria-broker/internal/testutil"
 )
 
 // runBroker starts a broker and returns a stop function that waits for
@@ -321,8 +322,108 @@ func TestStreamsInprocLoginNeedsPipe(t *testing.T) {
 	if _, err := nc.Request("$JS.API.STREAM.NAMES", nil, time.Second); err == nil {
 		t.Error("a node certificate used the JetStream API by claiming the in-process login")
 	}
-	if b.Engine().JetStreamEnabled() != true {
+	if !b.Engine().JetStreamEnabled() {
 		t.Error("JetStream off")
 	}
-	_ = server.JSzOptions{}
+}
+
+// A 3-broker cluster: the standard streams at R3; with a member stopped
+// writes are still acknowledged; restarted, it catches up.
+func TestStreamsCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a 3-broker JetStream cluster takes several seconds")
+	}
+	t.Parallel()
+	p := newTestPKI(t)
+	const n = 3
+	ports := make([]int, n)
+	var peers []string
+	for i := range ports {
+		ports[i] = testutil.FreePort(t)
+		peers = append(peers, fmt.Sprintf("127.0.0.1:%d", ports[i]))
+	}
+	cfgs := make([]*config.Config, n)
+	bs := make([]*Broker, n)
+	logs := make([]*syncBuffer, n)
+	stops := make([]func(), n)
+	for i := range n {
+		cfgs[i] = p.member(t, i+1, peers, ports[i])
+		cfgs[i].StatsPort = 0
+		cfgs[i].Network.Stream.Store = t.TempDir()
+		bs[i], logs[i], stops[i] = runBroker(t, cfgs[i])
+	}
+	waitRoutes(t, bs, n-1, logs)
+	tc := p.adminTLS(t)
+	_, js := streamsJS(t, bs[0].ClientURL(), tc)
+	got := waitStreams(t, js, standardNames, 60*time.Second, logs[0])
+	for name, c := range got {
+		if c.Replicas != 3 {
+			t.Errorf("%s: %d replicas, want 3", name, c.Replicas)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "DATA", Replicas: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	put := func(from, to int) {
+		t.Helper()
+		for i := from; i < to; i++ {
+			var err error
+			for try := 0; try < 50; try++ { // a leader election after a loss takes a moment
+				if _, err = kv.Put(ctx, fmt.Sprintf("k%d", i), []byte(fmt.Sprint(i))); err == nil {
+					break
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			if err != nil {
+				t.Fatalf("put k%d: %v", i, err)
+			}
+		}
+	}
+	put(0, 200)
+
+	// the third member goes; the others keep acknowledging writes
+	stops[2]()
+	put(200, 400)
+
+	bs[2], logs[2], stops[2] = runBroker(t, cfgs[2])
+	waitRoutes(t, bs, n-1, logs)
+	put(400, 450)
+	// the restarted member holds every write in its replica of KV_DATA
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var last uint64
+		if jsz, err := bs[2].Engine().Jsz(&server.JSzOptions{Accounts: true, Streams: true}); err == nil {
+			for _, a := range jsz.AccountDetails {
+				for _, s := range a.Streams {
+					if s.Name == "KV_DATA" {
+						last = s.State.LastSeq
+					}
+				}
+			}
+		}
+		if last == 450 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("restarted member has KV_DATA up to %d, want 450\n%s", last, logs[2])
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if os.Getenv("STREAMS_LOG") != "" {
+		t.Log(logs[0].String())
+	}
+	// and every acknowledged write reads back through it
+	_, js3 := streamsJS(t, bs[2].ClientURL(), tc)
+	kv3, err := js3.KeyValue(ctx, "DATA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 450 {
+		if e, err := kv3.Get(ctx, fmt.Sprintf("k%d", i)); err != nil || string(e.Value()) != fmt.Sprint(i) {
+			t.Fatalf("k%d: %v %v", i, e, err)
+		}
+	}
 }
