@@ -412,9 +412,6 @@ func TestStreamsCluster(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	if os.Getenv("STREAMS_LOG") != "" {
-		t.Log(logs[0].String())
-	}
 	// and every acknowledged write reads back through it
 	_, js3 := streamsJS(t, bs[2].ClientURL(), tc)
 	kv3, err := js3.KeyValue(ctx, "DATA")
