@@ -17,11 +17,11 @@ func TestRunAndPreflightRefuseUnsupported(t *testing.T) {
 	t.Parallel()
 	file := filepath.Join(t.TempDir(), "broker.conf")
 	// Loopback only: no SRV lookup, free ports for preflight's port check.
-	conf := fmt.Sprintf("identity = b.example.net\nplugin.choria.broker_network = true\nplugin.choria.network.stream.store = /var/lib/choria\n"+
+	conf := fmt.Sprintf("identity = b.example.net\nplugin.choria.broker_network = true\nplugin.choria.adapters = discovery\n"+
 		"plugin.choria.use_srv = false\nplugin.choria.network.listen_address = 127.0.0.1\nplugin.choria.network.client_port = %d\nplugin.choria.stats_port = %d\n",
 		testutil.FreePort(t), testutil.FreePort(t))
 	os.WriteFile(file, []byte(conf), 0o644)
-	want := file + ":3: plugin.choria.network.stream.store: not supported yet: Choria Streams; remove the setting, or keep go-choria's broker"
+	want := file + ":3: plugin.choria.adapters: not supported yet: adapters; remove the setting, or keep go-choria's broker"
 	for _, args := range [][]string{{"run"}, {"preflight", "--measure", "10ms"}} {
 		cmd, out := command(t, append(args, "--config", file)...)
 		err := cmd.Run()

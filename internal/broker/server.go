@@ -46,7 +46,8 @@ type Broker struct {
 	trustStamps []fileStamp   // of the CA and CRL files as read by New
 	opts        *server.Options
 	srv         *server.Server
-	mon         monitor // the monitoring listener (monitor.go)
+	mon         monitor      // the monitoring listener (monitor.go)
+	streams     streamsState // Choria Streams (jetstream.go)
 
 	resolver      *net.Resolver
 	peerLog       *throttle    // refused cluster peers, logged once a minute each
@@ -127,6 +128,7 @@ func newBroker(cfg *config.Config, log *slog.Logger, resolver *net.Resolver) (*B
 	if err := b.clusterOptions(context.Background(), b.opts); err != nil {
 		return nil, err
 	}
+	b.streamsOptions(b.opts)
 	return b, nil
 }
 
@@ -242,6 +244,13 @@ func (b *Broker) Run(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			b.servePprof(watchCtx, port)
+		}()
+	}
+	if b.opts.JetStream {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b.manageStreamsIfAsked(watchCtx)
 		}()
 	}
 	wg.Add(7)

@@ -90,6 +90,28 @@ type Network struct {
 	FederationBrokers     []string // plugin.choria.network.federation_brokers (ours): certname patterns of federation brokers
 	ClientHosts           []string // plugin.choria.network.client_hosts: addresses and CIDRs the client role is limited to
 	DenyServerConnections bool     // plugin.choria.network.deny_server_connections
+
+	Stream Stream
+}
+
+// Stream holds plugin.choria.network.stream.* (Choria Streams, the
+// engine's JetStream). A retention of 0 leaves that stream unmanaged; a
+// replicas count of -1 is the cluster's size, at most 3.
+type Stream struct {
+	Store                  string        // stream.store: "" = Streams off
+	ManageStreams          bool          // stream.manage_streams
+	EventRetention         time.Duration // stream.event_retention: CHORIA_EVENTS
+	MachineRetention       time.Duration // stream.machine_retention: CHORIA_MACHINE
+	AdvisoryRetention      time.Duration // stream.advisory_retention: CHORIA_STREAM_ADVISORIES
+	ExecutorRetention      time.Duration // stream.executor_retention: CHORIA_EXECUTOR
+	LeaderElectionTTL      time.Duration // stream.leader_election_ttl: KV_CHORIA_LEADER_ELECTION
+	EventReplicas          int
+	MachineReplicas        int
+	AdvisoryReplicas       int
+	ExecutorReplicas       int
+	LeaderElectionReplicas int
+	MaxMemory              string // stream.max_memory (ours): bytes with a unit, or a % of RAM
+	MaxStore               string // stream.max_store (ours): bytes with a unit, or a % of the free disk
 }
 
 // Federation holds the federation broker's settings; its collective side

@@ -20,7 +20,6 @@ const (
 
 // Refused features, as README's "Not supported yet" lists them.
 const (
-	featStreams      = "Choria Streams"
 	featLeafnodes    = "leafnodes"
 	featGateways     = "gateways"
 	featWebsockets   = "websockets"

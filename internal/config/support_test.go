@@ -118,11 +118,11 @@ func TestUnsupportedDetails(t *testing.T) {
 	}
 
 	// All refused keys are reported at once, in file order.
-	c, err = Parse("b.conf", []byte("plugin.choria.network.stream.store = /var/lib/choria\nrpcaudit = true\nplugin.choria.network.system.user = system\n"))
+	c, err = Parse("b.conf", []byte("plugin.choria.adapters = discovery\nrpcaudit = true\nplugin.choria.network.system.user = system\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "b.conf:1: plugin.choria.network.stream.store: not supported yet: Choria Streams; remove the setting, or keep go-choria's broker where you need Choria Streams\n" +
+	want := "b.conf:1: plugin.choria.adapters: not supported yet: adapters; remove the setting, or keep go-choria's broker where you need adapters\n" +
 		"b.conf:3: plugin.choria.network.system.user: not supported yet: the system account; remove the setting, or keep go-choria's broker where you need the system account"
 	if err := c.Refused(); err == nil || err.Error() != want {
 		t.Errorf("got  %v\nwant %s", err, want)
@@ -191,7 +191,7 @@ func TestReadmeNotSupported(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, sorted) {
 		var b strings.Builder
-		for _, f := range []string{featStreams, featLeafnodes, featGateways, featWebsockets, featSystem, featMappings, featAdapters, featProvisioning, featJWT} {
+		for _, f := range []string{featLeafnodes, featGateways, featWebsockets, featSystem, featMappings, featAdapters, featProvisioning, featJWT} {
 			b.WriteString("| " + f + " | `" + strings.Join(want[f], "`, `") + "` |\n")
 		}
 		t.Errorf("README table differs from the settings table; it should read:\n%s", b.String())

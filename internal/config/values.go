@@ -20,7 +20,7 @@ const (
 	kInt           // any whole number; limits come from the setting's check
 	kPort          // 1-65535
 	kPortOff       // 0-65535, 0 turns the listener off
-	kDuration      // whole seconds, or Go syntax plus d, w, M, Y
+	kDuration      // whole seconds, or Go syntax plus d, w, M, y/Y
 	kList          // comma separated; a later line replaces the list
 )
 
@@ -33,7 +33,7 @@ var kindHelp = [...]string{
 	kInt:      "not a whole number",
 	kPort:     "not a port number (1-65535)",
 	kPortOff:  "not a port number (1-65535, or 0 to turn it off)",
-	kDuration: "not a duration (whole seconds such as 10, or 500ms, 10s, 5m, 2h, 1d12h; units ms s m h d w M Y)",
+	kDuration: "not a duration (whole seconds such as 10, or 500ms, 10s, 5m, 2h, 1d12h; units ms s m h d w M y)",
 	kList:     "a comma separated list",
 }
 
@@ -94,7 +94,7 @@ func parsePort(s string, zeroOK bool) (int, bool) {
 }
 
 // Units Choria adds to Go's duration syntax, in hours.
-var longUnits = map[string]time.Duration{"d": 24, "w": 7 * 24, "M": 30 * 24, "Y": 365 * 24}
+var longUnits = map[string]time.Duration{"d": 24, "w": 7 * 24, "M": 30 * 24, "Y": 365 * 24, "y": 365 * 24}
 
 // parseDuration reads Choria durations: digits only are seconds, otherwise
 // one or more number+unit pairs such as 1d12h or 1.5h. Negative durations

@@ -85,6 +85,11 @@ func judge(b *broker.Broker, now time.Time) health {
 			h.raise(Amber, fmt.Sprintf("cluster incomplete: %d of %d peers connected", got, want))
 		}
 	}
+	if st := b.StreamsStatus(); st.Error != "" {
+		h.raise(Amber, st.Error)
+	} else if len(st.Pending) > 0 {
+		h.raise(Amber, fmt.Sprintf("Choria Streams: %d standard streams not in place yet (see the log)", len(st.Pending)))
+	}
 	if len(h.Reasons) == 0 {
 		h.Reasons = []string{"certificate, CA, CRL and cluster are fine"}
 	}
