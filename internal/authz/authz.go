@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -44,6 +45,8 @@ type Policy struct {
 	// addresses (plugin.choria.network.client_hosts).
 	ClientHosts []*net.IPNet
 	DenyNodes   bool // plugin.choria.network.deny_server_connections
+	// PrivateReplies is plugin.choria.network.stream.private_replies.
+	PrivateReplies bool
 }
 
 // NewPolicy compiles the settings; errors name the setting and the bad entry.
@@ -159,8 +162,61 @@ func ReplyPrefixes(certname string) []string {
 // Request subjects: who may command the fleet.
 var requestSubjects = []string{"*.broadcast.agent.>", "*.broadcast.service.>", "*.node.>", "choria.federation.*.federation"}
 
-// Permissions are the engine permissions of a role for a certificate's names.
-func Permissions(role Role, names []string) *server.Permissions {
+// Streams is what Choria Streams changes in the roles.
+type Streams struct {
+	On bool // JetStream runs: stream.store is set and usable
+	// PrivateReplies (stream.private_replies) refuses the shared
+	// JetStream inbox, which has the shape of client RPC replies.
+	PrivateReplies bool
+}
+
+// SharedInbox is what go-choria's programs under mTLS receive JetStream
+// replies on: <collective>.reply.<nuid>.<token> for requests and
+// <collective>.reply.<nuid> for consumer deliveries. The first has the
+// shape of client RPC replies, <collective>.reply.<md5>.<request id>, and
+// a wildcard cannot tell them apart: whoever may subscribe it may read
+// every client's replies.
+var SharedInbox = []string{"*.reply.*.*", "*.reply.*"}
+
+// clientStreams are go-choria's streams_user, governor and election_user
+// groups. No stream create, update, purge or delete: a permission cannot
+// say KV_* or GOVERNOR_*, and STREAM.CREATE.* would let a client make a
+// stream on *.broadcast.agent.> and read, then replay, other clients'
+// signed requests. Those stay with privileged certificates, as with
+// go-choria's streams_admin.
+var clientStreams = []string{
+	"$JS.API.INFO", "$JS.API.STREAM.NAMES", "$JS.API.STREAM.LIST",
+	"$JS.API.STREAM.INFO.*", "$JS.API.STREAM.MSG.GET.*", "$JS.API.STREAM.MSG.DELETE.*",
+	"$JS.API.DIRECT.GET.*", "$JS.API.DIRECT.GET.*.>",
+	"$JS.API.CONSUMER.CREATE.*", "$JS.API.CONSUMER.CREATE.*.>", "$JS.API.CONSUMER.DURABLE.CREATE.*.*",
+	"$JS.API.CONSUMER.DELETE.*.*", "$JS.API.CONSUMER.NAMES.*", "$JS.API.CONSUMER.LIST.*",
+	"$JS.API.CONSUMER.INFO.*.*", "$JS.API.CONSUMER.MSG.NEXT.*.*",
+	"$JS.ACK.>", "$JS.FC.>", "$KV.>", "$O.>",
+	"*.governor.*", "choria.lifecycle.event.governor.>",
+}
+
+// nodeStreams are what a stock go-choria server's KV watchers, plugins
+// manager, governors, submission and gossip registration publish.
+// Permissions match whole tokens, so KV_* is out of reach: KV reads are
+// direct gets by a $KV subject, which no other stream holds, and
+// STREAM.MSG.GET (any message of any stream) is left out.
+var nodeStreams = []string{
+	"$JS.API.STREAM.INFO.*", "$JS.API.DIRECT.GET.*.$KV.>",
+	"*.governor.*", "$JS.API.STREAM.MSG.DELETE.*",
+	"*.submission.in.>", "$KV.CHORIA_SERVICES.>",
+}
+
+// nodeStreamsDeny keeps the governors' message delete off the streams the
+// broker manages; an operator's own streams can only be kept out by deny
+// delete on the stream.
+var nodeStreamsDeny = []string{
+	"$JS.API.STREAM.MSG.DELETE.CHORIA_EVENTS", "$JS.API.STREAM.MSG.DELETE.CHORIA_MACHINE",
+	"$JS.API.STREAM.MSG.DELETE.CHORIA_STREAM_ADVISORIES", "$JS.API.STREAM.MSG.DELETE.CHORIA_EXECUTOR",
+}
+
+// Permissions are the engine permissions of a role for a certificate's
+// names, with Choria Streams as st says.
+func Permissions(role Role, names []string, st Streams) *server.Permissions {
 	switch role {
 	case Privileged, Unrestricted:
 		return nil // no restrictions
@@ -169,8 +225,17 @@ func Permissions(role Role, names []string) *server.Permissions {
 		for _, n := range names {
 			replies = append(replies, ReplyPrefixes(n)...)
 		}
+		pub := requestSubjects
+		if st.On {
+			// Under private replies a client reaches Streams with an
+			// inbox prefix of its own reply subject.
+			pub = append(slices.Clip(pub), clientStreams...)
+			if !st.PrivateReplies {
+				replies = append(replies, SharedInbox...)
+			}
+		}
 		return &server.Permissions{
-			Publish:   &server.SubjectPermission{Allow: requestSubjects},
+			Publish:   &server.SubjectPermission{Allow: pub},
 			Subscribe: &server.SubjectPermission{Allow: replies},
 		}
 	case Federation:
@@ -194,11 +259,19 @@ func Permissions(role Role, names []string) *server.Permissions {
 		for _, n := range names {
 			subs = append(subs, ReplyPrefixes(n)[0])
 		}
+		pub := &server.SubjectPermission{Allow: []string{
+			"*.reply.>", "*.broadcast.agent.registration", "choria.lifecycle.>",
+			"choria.machine.>", "choria.federation.*.collective",
+		}}
+		// A node gets its JetStream replies only on the shared inbox, so
+		// under private replies Streams is off for nodes altogether.
+		if st.On && !st.PrivateReplies {
+			pub.Allow = append(pub.Allow, nodeStreams...)
+			pub.Deny = nodeStreamsDeny
+			subs = append(subs, SharedInbox[0]) // requests only: no KV watch by consumer
+		}
 		return &server.Permissions{
-			Publish: &server.SubjectPermission{Allow: []string{
-				"*.reply.>", "*.broadcast.agent.registration", "choria.lifecycle.>",
-				"choria.machine.>", "choria.federation.*.collective",
-			}},
+			Publish:   pub,
 			Subscribe: &server.SubjectPermission{Allow: subs},
 		}
 	default: // Denied

@@ -22,9 +22,9 @@ func BenchmarkRoleMemory(b *testing.B) {
 		name  string
 		perms *server.Permissions
 	}{
-		{"unrestricted", Permissions(Unrestricted, names)},
-		{"node", Permissions(Node, names)},
-		{"node-subscribe-only", &server.Permissions{Subscribe: Permissions(Node, names).Subscribe}},
+		{"unrestricted", Permissions(Unrestricted, names, Streams{})},
+		{"node", Permissions(Node, names, Streams{})},
+		{"node-subscribe-only", &server.Permissions{Subscribe: Permissions(Node, names, Streams{}).Subscribe}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			for b.Loop() {

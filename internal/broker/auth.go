@@ -50,7 +50,8 @@ func (a *authenticator) Check(c server.ClientAuthentication) bool {
 	if tcp, ok := c.RemoteAddress().(*net.TCPAddr); ok {
 		ip = tcp.IP
 	}
-	role := b.policy.Load().Decide(names, ip)
+	policy := b.policy.Load()
+	role := policy.Decide(names, ip)
 	if role == authz.Denied {
 		b.roleDenied.Add(1)
 		if b.limiter.allow(limitClients, "deny_server_connections") {
@@ -58,7 +59,7 @@ func (a *authenticator) Check(c server.ClientAuthentication) bool {
 		}
 		return false
 	}
-	c.RegisterUser(&server.User{Username: leaf.Subject.CommonName, Permissions: authz.Permissions(role, names)})
+	c.RegisterUser(&server.User{Username: leaf.Subject.CommonName, Permissions: authz.Permissions(role, names, b.streamsRights(policy))})
 	b.conns.Store(c.GetID(), &connInfo{certs: cs.PeerCertificates, name: leaf.Subject.CommonName, role: role})
 	return true
 }
@@ -114,8 +115,48 @@ func (b *Broker) explainViolation(msg string) bool {
 		attrs = append(attrs, "fix", "if this is a go-choria federation broker, add pattern to plugin.choria.network.federation_brokers on this broker and its cluster peers and restart them; until then it has the "+string(role)+" role",
 			"pattern", authz.ExactPattern(name))
 	}
+	if fix, privileged := b.streamsHint(kind, m[3], name, role); fix != "" {
+		attrs = append(attrs, "fix", fix)
+		if privileged {
+			attrs = append(attrs, "pattern", authz.ExactPattern(name))
+		}
+	}
 	b.log.Warn(limitSubject, attrs...)
 	return false
+}
+
+// streamsHint names the setting that would allow a refused Choria Streams
+// subject, and whether that is privileged_users (for the pattern).
+func (b *Broker) streamsHint(kind, subject, name string, role authz.Role) (string, bool) {
+	if role != authz.Client && role != authz.Node {
+		return "", false
+	}
+	t := strings.Split(subject, ".")
+	inbox := kind == "subscribe" && len(t) >= 3 && t[1] == "reply" && (len(t) == 3 || len(t) == 4 && t[3] == "*")
+	api := strings.HasPrefix(subject, "$JS.") || strings.HasPrefix(subject, "$KV.") || strings.HasPrefix(subject, "$O.")
+	choria := len(t) == 3 && t[1] == "governor" || len(t) > 3 && t[1] == "submission" && t[2] == "in"
+	if !inbox && !api && !choria {
+		return "", false
+	}
+	rights := b.streamsRights(b.policy.Load())
+	switch {
+	case !rights.On:
+		if inbox {
+			return "", false // a reply subscription, Streams or not
+		}
+		return "Choria Streams is off on this broker: set plugin.choria.network.stream.store (see the log at start for why it is off)", false
+	case rights.PrivateReplies && (inbox || role == authz.Node):
+		if role == authz.Client {
+			return "the shared JetStream inbox <collective>.reply.<nuid> is refused by plugin.choria.network.stream.private_replies = true; give the client its own reply subject as inbox prefix (<collective>." + strings.TrimSuffix(strings.TrimPrefix(authz.ReplyPrefixes(name)[0], "*."), ".>") + "), set private_replies = false, or add pattern to plugin.choria.security.privileged_users", true
+		}
+		return "node-side Choria Streams is off while plugin.choria.network.stream.private_replies = true; set it false to allow it, or add pattern to plugin.choria.security.privileged_users", true
+	case inbox:
+		return "consuming streams (a push consumer delivering to <collective>.reply.<nuid>, as kv watch does) is not a node's right: use the kv watcher's poll mode, or add pattern to plugin.choria.security.privileged_users", true
+	case role == authz.Node && strings.HasPrefix(subject, "$JS.API.STREAM.MSG.GET."):
+		return "nodes read KV buckets by direct get only: turn direct get on for the bucket (nats stream edit " + strings.TrimPrefix(subject, "$JS.API.STREAM.MSG.GET.") + " --allow-direct), or add pattern to plugin.choria.security.privileged_users", true
+	default:
+		return "only privileged certificates may do this with Choria Streams (go-choria's streams_admin): add pattern to plugin.choria.security.privileged_users", true
+	}
 }
 
 // maxLoggedSubjects bounds the subjects remembered per connection for

@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats-server/v2/server/sysmem"
 
+	"github.com/choria-broker/choria-broker/internal/authz"
 	"github.com/choria-broker/choria-broker/internal/config"
 )
 
@@ -183,4 +184,10 @@ func ctxSleep(ctx context.Context, d time.Duration) bool {
 	case <-t.C:
 		return true
 	}
+}
+
+// streamsRights is what Choria Streams adds to the roles of connections
+// admitted now: nothing while JetStream is not running.
+func (b *Broker) streamsRights(p *authz.Policy) authz.Streams {
+	return authz.Streams{On: b.srv != nil && b.srv.JetStreamEnabled(), PrivateReplies: p.PrivateReplies}
 }

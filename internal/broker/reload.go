@@ -46,6 +46,7 @@ var RoleKeys = []string{
 	"plugin.choria.network.federation_brokers",
 	"plugin.choria.network.client_hosts",
 	"plugin.choria.network.deny_server_connections",
+	"plugin.choria.network.stream.private_replies",
 }
 
 // SetRoles decides the roles of connections from now on by cfg's

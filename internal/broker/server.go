@@ -152,7 +152,11 @@ func CheckConfig(cfg *config.Config) error {
 
 func newPolicy(cfg *config.Config) (*authz.Policy, error) {
 	n := cfg.Network
-	return authz.NewPolicy(n.Roles, cfg.Security.CertnameWhitelist, cfg.Security.PrivilegedUsers, n.FederationBrokers, n.ClientHosts, n.DenyServerConnections)
+	p, err := authz.NewPolicy(n.Roles, cfg.Security.CertnameWhitelist, cfg.Security.PrivilegedUsers, n.FederationBrokers, n.ClientHosts, n.DenyServerConnections)
+	if p != nil {
+		p.PrivateReplies = n.Stream.PrivateReplies
+	}
+	return p, err
 }
 
 // publicURL is the engine's advertise address for public_url, "" when unset.

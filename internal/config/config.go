@@ -112,6 +112,7 @@ type Stream struct {
 	LeaderElectionReplicas int
 	MaxMemory              string // stream.max_memory (ours): bytes with a unit, or a % of RAM
 	MaxStore               string // stream.max_store (ours): bytes with a unit, or a % of the free disk
+	PrivateReplies         bool   // stream.private_replies (ours): no shared JetStream inbox for clients and nodes
 }
 
 // Federation holds the federation broker's settings; its collective side

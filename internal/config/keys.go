@@ -128,6 +128,8 @@ var settings = []setting{
 	{name: "plugin.choria.network.stream.leader_election_replicas", kind: kInt, def: "-1", check: checkReplicas, field: func(c *Config) any { return &c.Network.Stream.LeaderElectionReplicas }},
 	// ours: the engine's JetStream limits; go-choria leaves the engine's 75% of RAM
 	{name: "plugin.choria.network.stream.max_memory", kind: kString, def: "25%", check: checkStreamSize, field: func(c *Config) any { return &c.Network.Stream.MaxMemory }},
+	// ours: refuse the shared JetStream inbox, see authz.SharedInbox
+	{name: "plugin.choria.network.stream.private_replies", kind: kBool, def: "false", field: func(c *Config) any { return &c.Network.Stream.PrivateReplies }},
 	{name: "plugin.choria.network.stream.max_store", kind: kString, def: "90%", check: checkStreamSize, field: func(c *Config) any { return &c.Network.Stream.MaxStore }},
 	{name: "plugin.choria.federation.collectives", kind: kList, field: func(c *Config) any { return &c.Federation.Collectives }},
 	{name: "plugin.choria.randomize_middleware_hosts", kind: kBool, support: ignored, about: otherProgram},
