@@ -2,6 +2,9 @@ package authz
 
 import (
 	"net"
+	"reflect"
+	"slices"
+	"strings"
 	"testing"
 )
 
@@ -84,5 +87,43 @@ func TestExactPattern(t *testing.T) {
 		if got := p.Decide([]string{name}, lo); got != want {
 			t.Errorf("%s: %s, want %s", name, got, want)
 		}
+	}
+}
+
+// With Streams off the roles are as without Streams; private replies
+// leave a node as with Streams off and keep the shared inbox from all.
+func TestStreamsPermissions(t *testing.T) {
+	t.Parallel()
+	names := []string{"node1.example.net"}
+	has := func(list []string, s string) bool { return slices.Contains(list, s) }
+	for _, role := range []Role{Client, Node, Federation, Denied} {
+		off := Permissions(role, names, Streams{})
+		for _, s := range append(slices.Clone(off.Publish.Allow), off.Subscribe.Allow...) {
+			if strings.HasPrefix(s, "$") || strings.Contains(s, "governor") || strings.Contains(s, "submission") || has(SharedInbox, s) {
+				t.Errorf("%s with Streams off: %s", role, s)
+			}
+		}
+		// Off and off under private replies are the same.
+		if !reflect.DeepEqual(off, Permissions(role, names, Streams{PrivateReplies: true})) {
+			t.Errorf("%s: private_replies changes the role with Streams off", role)
+		}
+	}
+	if !reflect.DeepEqual(Permissions(Node, names, Streams{}), Permissions(Node, names, Streams{On: true, PrivateReplies: true})) {
+		t.Error("node under private replies is not the node without Streams")
+	}
+	for _, role := range []Role{Client, Node} {
+		on := Permissions(role, names, Streams{On: true})
+		private := Permissions(role, names, Streams{On: true, PrivateReplies: true})
+		if !has(on.Subscribe.Allow, "*.reply.*.*") || has(private.Subscribe.Allow, "*.reply.*.*") || has(private.Subscribe.Allow, "*.reply.*") {
+			t.Errorf("%s: shared inbox %v / %v", role, on.Subscribe.Allow, private.Subscribe.Allow)
+		}
+		for _, s := range on.Publish.Allow {
+			if strings.Contains(s, "STREAM.CREATE") || strings.Contains(s, "STREAM.UPDATE") || strings.Contains(s, "STREAM.DELETE") || strings.Contains(s, "PURGE") || s == "$JS.>" || s == "$JS.API.>" {
+				t.Errorf("%s may %s", role, s)
+			}
+		}
+	}
+	if n := Permissions(Node, names, Streams{On: true}); has(n.Publish.Allow, "$KV.>") || has(n.Subscribe.Allow, "*.reply.*") {
+		t.Errorf("node: %v", n)
 	}
 }

@@ -341,3 +341,18 @@ func TestStreamsPrivateReplies(t *testing.T) {
 	// A client whose inbox is its own reply subject uses Streams.
 	clientKV(t, connectInbox(t, b, p, p.issue(t, pki.IssueOptions{Name: "rip.mcollective"}), replySubject("rip.mcollective")))
 }
+
+// TestStreamsOffRoles: without Streams nothing is widened, and a refused
+// Streams subject names the setting that turns Streams on.
+func TestStreamsOffRoles(t *testing.T) {
+	t.Parallel()
+	p := newTestPKI(t)
+	b, logs := startBroker(t, p.config())
+	for _, name := range []string{"node1.example.net", "rip.mcollective"} {
+		rc := connectInbox(t, b, p, p.issue(t, pki.IssueOptions{Name: name}), "mcollective.reply")
+		refused(t, rc, logs, "$JS.API.STREAM.NAMES", "plugin.choria.network.stream.store", func() error {
+			_, err := rc.Request("$JS.API.STREAM.NAMES", nil, time.Second)
+			return err
+		})
+	}
+}
