@@ -62,8 +62,8 @@ func runBroker(t *testing.T, cfg *config.Config) (*Broker, *syncBuffer, func()) 
 	return b, logs, stop
 }
 
-// adminTLS is a privileged client certificate: per-role JetStream rights
-// are a separate piece of work, and privileged users may do anything.
+// adminTLS is a privileged client certificate: only privileged users may
+// create streams (roles_streams_test.go has the other roles).
 func (p *testPKI) adminTLS(t testing.TB) *tls.Config {
 	return clientTLS(p.ca.Cert, p.issue(t, pki.IssueOptions{Name: "admin.privileged.mcollective"}))
 }
