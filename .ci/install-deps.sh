@@ -30,3 +30,9 @@ version=$(cd "$here/.." && go list -m -f '{{.Version}}' github.com/nats-io/nats-
 if ! nats-server --version 2>/dev/null | grep -q "$version"; then
   GOBIN=/usr/local/bin GOFLAGS=-mod=mod go install "github.com/nats-io/nats-server/v2@$version"
 fi
+
+# The nats CLI, for tests that drive Choria Streams as operators do.
+natscli=v0.5.0
+if ! nats --version 2>/dev/null | grep -q "${natscli#v}"; then
+  GOBIN=/usr/local/bin GOFLAGS=-mod=mod go install "github.com/nats-io/natscli/nats@$natscli"
+fi

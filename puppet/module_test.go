@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/choria-broker/choria-broker/dist/disttest"
 	"github.com/choria-broker/choria-broker/internal/config"
@@ -44,6 +45,14 @@ const (
   class{"choria_broker":
     manage_collectd => true
   }
+}
+`
+	// Not the seed's: Choria Streams, with its retentions and replicas.
+	streams = `class{"choria_broker":
+  stream_store     => "/var/lib/choria-broker/streams",
+  stream_max_store => "2G",
+  stream_retention => { "event" => "30d", "advisory" => "7d" },
+  stream_replicas  => { "event" => 1, "leader_election" => 1 },
 }
 `
 	// Not the seed's: the README's federation broker.
@@ -153,6 +162,7 @@ func TestSeedManifests(t *testing.T) {
 		{"cluster", seedCluster, "nats1.example.net", "systemd"},
 		{"collectd", seedCollectd, "puppet.example.net", "upstart"},
 		{"federation", federation, "puppet.example.net", "systemd"},
+		{"streams", streams, "puppet.example.net", "systemd"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
@@ -362,6 +372,19 @@ func (s *scratch) checkFiles(t *testing.T, name, provider string) {
 			t.Errorf("federation: broker_federation %v, cluster %q, federation hosts %v, collective hosts %v",
 				cfg.BrokerFederation, cfg.Federation.Cluster, cfg.Federation.MiddlewareHosts, cfg.MiddlewareHosts)
 		}
+	}
+	store := filepath.Join(s.root, "var/lib/choria-broker/streams")
+	if name == "streams" {
+		sc := cfg.Network.Stream
+		if sc.Store != store || sc.MaxStore != "2G" || sc.EventRetention != 30*24*time.Hour || sc.AdvisoryRetention != 7*24*time.Hour ||
+			sc.MachineRetention != 24*time.Hour || sc.EventReplicas != 1 || sc.LeaderElectionReplicas != 1 || sc.MachineReplicas != -1 {
+			t.Errorf("streams settings %+v", sc)
+		}
+		if fi, err := os.Stat(store); err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o750 {
+			t.Errorf("stream store %s: %v, want a 0750 directory", store, err)
+		}
+	} else if cfg.Network.Stream.Store != "" {
+		t.Errorf("Streams on without stream_store: %q", cfg.Network.Stream.Store)
 	}
 	if name == "cluster" {
 		want := []string{"nats1.example.net", "nats2.example.net", "nats3.example.net", "nats4.example.net", "nats5.example.net"}

@@ -46,6 +46,10 @@ round robin. Or from the file provider.`,
 			}
 			base := creds.EmulatorOptions(o.Nodes)
 			base.IdentityPattern, base.Insecure, base.ConnectConcurrency = o.IdentityPattern, o.Insecure, o.ConnectConcurrency
+			if o.Registration < 0 {
+				return fmt.Errorf("--registration-interval %v: give how often each node publishes registration, such as 5m, or 0 for never", o.Registration)
+			}
+			base.Registration = o.Registration
 			if sharedCerts {
 				base.IssueCA = nil
 			}
@@ -91,6 +95,7 @@ round robin. Or from the file provider.`,
 	cmd.Flags().StringSliceVar(&agents, "agents", nil, "extra emulated agents (action generate) beside discovery and rpcutil")
 	cmd.Flags().BoolVar(&o.Insecure, "insecure", false, "do not verify request signatures and certificates")
 	cmd.Flags().IntVar(&o.ConnectConcurrency, "connect-concurrency", 100, "first connections in flight at once")
+	cmd.Flags().DurationVar(&o.Registration, "registration-interval", 0, "publish each node's registration to <collective>.broadcast.agent.registration this often, as go-choria servers with registration set do (0 = never)")
 	cmd.Flags().BoolVar(&sharedCerts, "shared-certificates", false, "share the ssldir's node certificates round robin even when its CA key is there to give each node its own (the broker's node role then refuses each node's direct subject)")
 	return cmd
 }

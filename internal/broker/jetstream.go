@@ -2,9 +2,7 @@ package broker
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/subtle"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
@@ -98,9 +96,6 @@ func (b *Broker) streamsOptions(opts *server.Options) {
 		fail("max_store", sc.MaxStore, err)
 		return
 	}
-	secret := make([]byte, 24)
-	_, _ = rand.Read(secret)
-	b.streams.secret = hex.EncodeToString(secret)
 	b.streams.enabled = true
 	opts.JetStream = true
 	opts.StoreDir = sc.Store // the engine keeps its data in <store>/jetstream, as go-choria's

@@ -128,6 +128,7 @@ func newBroker(cfg *config.Config, log *slog.Logger, resolver *net.Resolver) (*B
 	if err := b.clusterOptions(context.Background(), b.opts); err != nil {
 		return nil, err
 	}
+	b.streams.secret = newInprocSecret()
 	b.streamsOptions(b.opts)
 	return b, nil
 }

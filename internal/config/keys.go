@@ -145,8 +145,9 @@ var settings = []setting{
 	{name: "plugin.choria.puppetdb_port", kind: kPort, support: ignored, about: otherProgram},
 	{name: "plugin.choria.server.provision", kind: kBool, support: ignored, about: otherProgram},
 	{name: "plugin.choria.require_client_filter", kind: kBool, support: ignored, about: otherProgram},
-	{name: "plugin.choria.adapters", kind: kList, support: refused, about: featAdapters},
-	{name: "plugin.choria.adapter.*", kind: kString, support: refused, about: featAdapters},
+	// adapters: internal/adapter reads and checks them from Raw
+	{name: "plugin.choria.adapters", kind: kList},
+	{name: "plugin.choria.adapter.*", kind: kString},
 	{name: "plugin.choria.status_file_path", kind: kPath, support: ignored, about: otherProgram},
 	{name: "plugin.choria.status_update_interval", kind: kDuration, support: ignored, about: otherProgram},
 	{name: "plugin.choria.machine.store", kind: kPath, support: ignored, about: otherProgram},

@@ -25,7 +25,6 @@ const (
 	featWebsockets   = "websockets"
 	featSystem       = "the system account"
 	featMappings     = "subject mappings"
-	featAdapters     = "adapters"
 	featProvisioning = "provisioning"
 	featJWT          = "JWT and anonymous TLS logins"
 )

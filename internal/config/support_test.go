@@ -118,11 +118,11 @@ func TestUnsupportedDetails(t *testing.T) {
 	}
 
 	// All refused keys are reported at once, in file order.
-	c, err = Parse("b.conf", []byte("plugin.choria.adapters = discovery\nrpcaudit = true\nplugin.choria.network.system.user = system\n"))
+	c, err = Parse("b.conf", []byte("plugin.choria.network.mapping.names = m1\nrpcaudit = true\nplugin.choria.network.system.user = system\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "b.conf:1: plugin.choria.adapters: not supported yet: adapters; remove the setting, or keep go-choria's broker where you need adapters\n" +
+	want := "b.conf:1: plugin.choria.network.mapping.names: not supported yet: subject mappings; remove the setting, or keep go-choria's broker where you need subject mappings\n" +
 		"b.conf:3: plugin.choria.network.system.user: not supported yet: the system account; remove the setting, or keep go-choria's broker where you need the system account"
 	if err := c.Refused(); err == nil || err.Error() != want {
 		t.Errorf("got  %v\nwant %s", err, want)
@@ -141,7 +141,7 @@ func TestUnsupportedDetails(t *testing.T) {
 	}
 }
 
-// An adapter configured in plugin.d/choria.cfg is named with its prefix
+// A mapping configured in plugin.d/choria.cfg is named with its prefix
 // and that file's line.
 func TestUnsupportedPluginDir(t *testing.T) {
 	dir := t.TempDir()
@@ -149,12 +149,12 @@ func TestUnsupportedPluginDir(t *testing.T) {
 	os.WriteFile(main, []byte("identity = b.example.net\n"), 0o644)
 	os.Mkdir(filepath.Join(dir, "plugin.d"), 0o755)
 	plug := filepath.Join(dir, "plugin.d", "choria.cfg")
-	os.WriteFile(plug, []byte("# registration to a stream\nadapter.reg.type = choria_streams\n"), 0o644)
+	os.WriteFile(plug, []byte("# a subject mapping\nnetwork.mapping.m1.source = in.>\n"), 0o644)
 	c, err := Load(main)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Refused(); err == nil || !strings.HasPrefix(err.Error(), plug+":2: plugin.choria.adapter.reg.type: not supported yet: adapters") {
+	if err := c.Refused(); err == nil || !strings.HasPrefix(err.Error(), plug+":2: plugin.choria.network.mapping.m1.source: not supported yet: subject mappings") {
 		t.Errorf("got %v", err)
 	}
 }
@@ -191,7 +191,7 @@ func TestReadmeNotSupported(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, sorted) {
 		var b strings.Builder
-		for _, f := range []string{featLeafnodes, featGateways, featWebsockets, featSystem, featMappings, featAdapters, featProvisioning, featJWT} {
+		for _, f := range []string{featLeafnodes, featGateways, featWebsockets, featSystem, featMappings, featProvisioning, featJWT} {
 			b.WriteString("| " + f + " | `" + strings.Join(want[f], "`, `") + "` |\n")
 		}
 		t.Errorf("README table differs from the settings table; it should read:\n%s", b.String())

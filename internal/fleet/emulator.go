@@ -40,7 +40,10 @@ type EmulatorOptions struct {
 	Allowed, Privileged []string
 	// ConnectConcurrency bounds first connections in flight (default 100).
 	ConnectConcurrency int
-	Log                *slog.Logger
+	// Registration, when set, makes every node publish a registration
+	// request at this interval, as go-choria servers with `registration` do.
+	Registration time.Duration
+	Log          *slog.Logger
 }
 
 // Stats count what the fleet did; every dropped request is counted by reason.
@@ -58,6 +61,8 @@ type Stats struct {
 	// certificate does not name its identity cannot read its direct
 	// subject); Errors other asynchronous connection errors.
 	Refused, Errors uint64
+	// Registered counts registration messages published.
+	Registered uint64
 }
 
 // Emulator runs many Choria servers in one process, each with its own
@@ -76,6 +81,7 @@ type Emulator struct {
 	reconnects atomic.Uint64
 	received   atomic.Uint64
 	replied    atomic.Uint64
+	registered atomic.Uint64
 	pubErrors  atomic.Uint64
 	dropped    map[protocol.DropReason]*atomic.Uint64
 	dials      atomic.Uint64
@@ -191,6 +197,9 @@ func (e *Emulator) Run(ctx context.Context) error {
 		}()
 	}
 	connecting.Wait()
+	if e.opts.Registration > 0 {
+		e.register(ctx, e.opts.Registration)
+	}
 	<-ctx.Done()
 	return nil
 }
@@ -401,7 +410,7 @@ func (e *Emulator) Stats() Stats {
 		Nodes: len(e.nodes), Connected: int(e.connected.Load()), Reconnects: e.reconnects.Load(),
 		Received: e.received.Load(), Replied: e.replied.Load(), PublishError: e.pubErrors.Load(),
 		Dropped: map[protocol.DropReason]uint64{}, Dials: e.dials.Load(), DialFailed: map[string]uint64{},
-		Refused: e.refused.Load(), Errors: e.asyncErrs.Load(),
+		Refused: e.refused.Load(), Errors: e.asyncErrs.Load(), Registered: e.registered.Load(),
 	}
 	for c, n := range e.dialFailed {
 		if v := n.Load(); v > 0 {

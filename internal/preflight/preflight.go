@@ -78,7 +78,7 @@ func Default() *Registry {
 	return NewRegistry(
 		somaxconn(), synBacklog(), synCookies(), fileMax(), nrOpen(),
 		processNoFile{}, unitNoFile{}, memory{},
-		configKeys{}, configRun{}, configConflicts{}, maxConnections{},
+		configKeys{}, configRun{}, configConflicts{}, maxConnections{}, streamsStore{},
 		pkiFiles{}, pkiExpiry{}, pkiCRL{}, pkiNames{}, handshakes{},
 		ports{}, srv{}, peers{}, federationRole{},
 	)

@@ -6,12 +6,14 @@ package runner
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/choria-broker/choria-broker/internal/adapter"
 	"github.com/choria-broker/choria-broker/internal/broker"
 	"github.com/choria-broker/choria-broker/internal/config"
 	"github.com/choria-broker/choria-broker/internal/federation"
@@ -23,6 +25,7 @@ import (
 type Runner struct {
 	Network    *broker.Broker     // nil unless plugin.choria.broker_network
 	Federation *federation.Broker // nil unless plugin.choria.broker_federation
+	Adapters   *adapter.Adapters  // nil unless plugin.choria.adapters
 	// Registry holds every part's metrics, for the stats port.
 	Registry *prometheus.Registry
 	// Stats serves monitoring on plugin.choria.stats_port: through the
@@ -61,6 +64,15 @@ func New(cfg *config.Config, log *slog.Logger) (*Runner, error) {
 			return nil, err
 		}
 	}
+	specs, err := adapter.Specs(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if len(specs) > 0 {
+		if r.Adapters, err = adapter.New(adapter.Options{Specs: specs, Identity: cfg.Identity, Connect: r.Network.InProcessConn, Ready: r.Network.Ready(), Registry: r.Registry, Log: log.With("component", "adapter")}); err != nil {
+			return nil, err
+		}
+	}
 	r.Stats, err = stats.New(stats.Options{Config: cfg, ConfigFile: cfg.File, Network: r.Network, Federation: r.Federation != nil, Registry: r.Registry, Log: log.With("component", "stats")})
 	if err != nil {
 		return nil, err
@@ -90,10 +102,25 @@ func Validate(cfg *config.Config) error {
 			return err
 		}
 	}
+	specs, err := adapter.Specs(cfg)
+	if err != nil {
+		return err
+	}
+	if len(specs) > 0 && !cfg.BrokerNetwork {
+		return fmt.Errorf("%splugin.choria.adapters needs plugin.choria.broker_network = true: adapters run beside the network broker and connect to it in-process", whereOf(cfg, "plugin.choria.adapters"))
+	}
 	if cfg.BrokerFederation {
 		return federation.CheckConfig(cfg)
 	}
 	return nil
+}
+
+// whereOf is "file:line: " of key, or "".
+func whereOf(cfg *config.Config, key string) string {
+	if w := cfg.Where(key); w != "" {
+		return w + ": "
+	}
+	return ""
 }
 
 // MonitorAddr is where monitoring listens, nil when off; valid once the
@@ -111,7 +138,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errs := make(chan error, 3)
+	errs := make(chan error, 4)
 	run := func(f func(context.Context) error) {
 		wg.Add(1)
 		go func() {
@@ -125,6 +152,9 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 	if r.Federation != nil {
 		run(r.Federation.Run)
+	}
+	if r.Adapters != nil {
+		run(r.Adapters.Run)
 	}
 	run(r.Stats.Run)
 	wg.Wait()

@@ -77,6 +77,14 @@ class choria_broker::config {
       'copy_ssl'                    => $choria_broker::copy_ssl,
       'max_connections'             => $choria_broker::max_connections,
       'lame_duck_duration'          => $choria_broker::lame_duck_duration,
+      'stream_store'                => $choria_broker::stream_store ? {
+        undef   => undef,
+        default => "${root}${choria_broker::stream_store}",
+      },
+      'stream_max_store'            => $choria_broker::stream_max_store,
+      'stream_max_memory'           => $choria_broker::stream_max_memory,
+      'stream_retention'            => $choria_broker::stream_retention,
+      'stream_replicas'             => $choria_broker::stream_replicas,
       'servers'                     => $choria_broker::servers,
       'cluster_port'                => $choria_broker::cluster_port,
       'routes_user'                 => $choria_broker::routes_user,
@@ -103,6 +111,22 @@ class choria_broker::config {
     content   => $content,
     show_diff => $password =~ Undef,
     require   => Exec['choria_broker: directories'],
+  }
+
+  if $choria_broker::stream_store =~ NotUndef and $choria_broker::network_broker {
+    # Streams' data: the broker's user's alone.
+    exec { 'choria_broker: stream store':
+      command  => "mkdir -p ${shellquote("${root}${choria_broker::stream_store}")}",
+      creates  => "${root}${choria_broker::stream_store}",
+      provider => 'shell',
+      path     => ['/usr/bin', '/bin', '/usr/sbin', '/sbin'],
+    }
+    -> file { "${root}${choria_broker::stream_store}":
+      ensure => directory,
+      owner  => $user,
+      group  => $group,
+      mode   => '0750',
+    }
   }
 
   if $choria_broker::copy_ssl {

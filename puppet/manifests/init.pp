@@ -88,6 +88,19 @@
 #   lame_duck_duration.
 # @param max_connections
 #   plugin.choria.network.max_connections (50000 when unset); raise limit_nofile with it.
+# @param stream_store
+#   plugin.choria.network.stream.store: turns Choria Streams on, with its data under this
+#   directory (made for the broker's user). Unset: Streams is off.
+# @param stream_max_store
+#   plugin.choria.network.stream.max_store: disk Streams may use, bytes (2G) or % of the free disk (90% when unset).
+# @param stream_max_memory
+#   plugin.choria.network.stream.max_memory: memory Streams may use, bytes (1G) or % of RAM (25% when unset).
+# @param stream_retention
+#   Max age of the standard streams, by stream: event, machine, advisory, executor
+#   (plugin.choria.network.stream.<name>_retention), such as { 'event' => '30d' }.
+# @param stream_replicas
+#   Replicas of the standard streams, by stream: event, machine, advisory, executor,
+#   leader_election (plugin.choria.network.stream.<name>_replicas); -1 is the cluster's size.
 # @param lame_duck_duration
 #   plugin.choria.network.lame_duck_duration (30s when unset): how long a stop spreads disconnects over.
 # @param use_srv
@@ -151,6 +164,11 @@ class choria_broker (
   Integer[1] $stop_timeout = 90,
   Optional[Integer[1]] $max_connections = undef,
   Optional[Pattern[/\A([0-9]+|([0-9]+(ms|s|m|h|d|w))+)\z/]] $lame_duck_duration = undef,
+  Optional[Pattern[/\A\/.*[^\/]\z/]] $stream_store = undef,
+  Optional[Pattern[/\A([0-9]+[KMGT]?|[0-9]{1,3}%)\z/]] $stream_max_store = undef,
+  Optional[Pattern[/\A([0-9]+[KMGT]?|[0-9]{1,3}%)\z/]] $stream_max_memory = undef,
+  Hash[Enum['event', 'machine', 'advisory', 'executor'], Pattern[/\A([0-9]+|([0-9]+(s|m|h|d|w|M|y))+)\z/]] $stream_retention = {},
+  Hash[Enum['event', 'machine', 'advisory', 'executor', 'leader_election'], Integer[-1, 5]] $stream_replicas = {},
   Boolean $use_srv = false,
   Optional[String[1]] $cluster_name = undef,
   Boolean $network_broker = true,

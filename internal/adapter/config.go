@@ -1,0 +1,123 @@
+// Package adapter runs go-choria's protocol adapters inside the broker:
+// each takes Choria requests or replies from a subject and republishes
+// their bodies as JSON, typically into a Choria Streams stream.
+package adapter
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/choria-broker/choria-broker/internal/config"
+)
+
+// Spec is one adapter's settings, plugin.choria.adapter.NAME.*.
+type Spec struct {
+	Name           string
+	Type           string // choria_streams (jetstream is its alias)
+	QueueLen       int    // work queue between ingest and output
+	IngestTopic    string
+	IngestProtocol string // request or reply
+	IngestWorkers  int
+	StreamTopic    string // %s is the sender's identity
+	StreamWorkers  int
+	StreamServers  []string // read for go-choria's sake; in-process connections ignore it
+}
+
+// Specs reads every adapter named by plugin.choria.adapters, with
+// go-choria's defaults; every bad setting is reported with its file:line.
+func Specs(cfg *config.Config) ([]Spec, error) {
+	names := splitList(cfg.Raw["plugin.choria.adapters"])
+	var specs []Spec
+	var errs []error
+	seen := map[string]bool{}
+	for _, name := range names {
+		if seen[name] {
+			continue
+		}
+		seen[name] = true
+		s, err := spec(cfg, name)
+		errs = append(errs, err...)
+		specs = append(specs, s)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return specs, nil
+}
+
+func spec(cfg *config.Config, name string) (Spec, []error) {
+	p := "plugin.choria.adapter." + name + "."
+	var errs []error
+	bad := func(key, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("%s%s: %s", where(cfg, p+key, "plugin.choria.adapters"), p+key, fmt.Sprintf(format, a...)))
+	}
+	get := func(key, def string) string {
+		if v, ok := cfg.Raw[p+key]; ok && strings.TrimSpace(v) != "" {
+			return strings.TrimSpace(v)
+		}
+		return def
+	}
+	num := func(key string, def int) int {
+		v := get(key, strconv.Itoa(def))
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 100_000 {
+			bad(key, "%q is not a whole number from 1 to 100000", v)
+			return def
+		}
+		return n
+	}
+	s := Spec{Name: name}
+	switch t := get("type", ""); t {
+	case "choria_streams", "jetstream":
+		s.Type = "choria_streams"
+	case "":
+		bad("type", "missing: adapter %q is listed in plugin.choria.adapters but has no type; set it to choria_streams", name)
+	case "nats_stream":
+		bad("type", "nats_stream is deprecated (NATS Streaming is gone); use choria_streams and a Choria Streams stream")
+	default:
+		bad("type", "unknown Protocol Adapter type %q; the broker has choria_streams (alias jetstream)", t)
+	}
+	s.QueueLen = num("queue_len", 1000)
+	s.IngestTopic = get("ingest.topic", "")
+	if s.IngestTopic == "" {
+		bad("ingest.topic", "missing: set the subject to take messages from, such as mcollective.broadcast.agent.registration")
+	}
+	// go-choria reads anything but "request" as reply; a typo would then
+	// drop every request silently, so only the two words are accepted.
+	switch s.IngestProtocol = get("ingest.protocol", "reply"); s.IngestProtocol {
+	case "request", "reply":
+	default:
+		bad("ingest.protocol", "%q is not request or reply", s.IngestProtocol)
+	}
+	s.IngestWorkers = num("ingest.workers", 10)
+	s.StreamTopic = get("stream.topic", name)
+	if strings.Count(s.StreamTopic, "%s") > 1 || strings.ContainsAny(strings.ReplaceAll(s.StreamTopic, "%s", "x"), " \t*>") {
+		bad("stream.topic", "%q is not a subject to publish to: no spaces or wildcards, and %%s (the sender) at most once", s.StreamTopic)
+	}
+	s.StreamWorkers = num("stream.workers", 10)
+	s.StreamServers = splitList(get("stream.servers", ""))
+	return s, errs
+}
+
+// where is "file:line: " of key, else of fallback, else "".
+func where(cfg *config.Config, key, fallback string) string {
+	if w := cfg.Where(key); w != "" {
+		return w + ": "
+	}
+	if w := cfg.Where(fallback); w != "" {
+		return w + ": "
+	}
+	return ""
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
