@@ -104,3 +104,26 @@ func TestStreamsFullDisk(t *testing.T) {
 	}
 	t.Logf("%d writes of 64 KiB acknowledged, then %v", len(acked), strings.TrimSpace(refused.Error()))
 }
+
+// Replicas above the cluster's size: an error names the setting, that
+// stream stays out and health says so, the other standard streams are made.
+func TestStreamsReplicasAboveClusterSize(t *testing.T) {
+	t.Parallel()
+	p := newTestPKI(t)
+	cfg := streamsConfig(p, t.TempDir())
+	cfg.Network.Stream.EventReplicas = 5
+	b, logs, _ := runBroker(t, cfg)
+	_, js := streamsJS(t, b.ClientURL(), p.adminTLS(t))
+	waitStreams(t, js, standardNames[1:], 20*time.Second, logs)
+	if l := logs.lines("level=ERROR", "plugin.choria.network.stream.event_replicas = 5 is above the cluster's size, 1", "CHORIA_EVENTS"); len(l) != 1 {
+		t.Errorf("want one error naming the setting:\n%s", logs)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := js.Stream(ctx, "CHORIA_EVENTS"); !errors.Is(err, jetstream.ErrStreamNotFound) {
+		t.Errorf("CHORIA_EVENTS: want not created, got %v", err)
+	}
+	if st := b.StreamsStatus(); len(st.Pending) != 1 || !strings.Contains(st.Pending["CHORIA_EVENTS"], "event_replicas") {
+		t.Errorf("status %+v", st)
+	}
+}
