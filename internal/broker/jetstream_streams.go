@@ -23,9 +23,10 @@ const maxAutoReplicas = 3
 
 // managedStream is a standard stream and the fields we manage in it.
 type managedStream struct {
-	cfg     jetstream.StreamConfig
-	setting string   // the retention setting, for messages
-	fields  []string // of cfg that the settings decide, set back on start
+	cfg             jetstream.StreamConfig
+	setting         string // the retention setting, for messages
+	replicasSetting string
+	fields          []string // of cfg that the settings decide, set back on start
 }
 
 // commonFields are managed in every standard stream.
@@ -54,7 +55,11 @@ func (b *Broker) standardStreams() []managedStream {
 	var out []managedStream
 	add := func(setting string, c jetstream.StreamConfig, extra ...string) {
 		if c.MaxAge > 0 {
-			out = append(out, managedStream{cfg: c, setting: "plugin.choria.network.stream." + setting, fields: append(slices.Clone(commonFields), extra...)})
+			rs := "plugin.choria.network.stream." + strings.Split(setting, "_")[0] + "_replicas"
+			if c.Name == "KV_CHORIA_LEADER_ELECTION" {
+				rs = "plugin.choria.network.stream.leader_election_replicas"
+			}
+			out = append(out, managedStream{cfg: c, setting: "plugin.choria.network.stream." + setting, replicasSetting: rs, fields: append(slices.Clone(commonFields), extra...)})
 		}
 	}
 	add("event_retention", base("CHORIA_EVENTS", "choria.lifecycle.>", sc.EventRetention, sc.EventReplicas))
@@ -116,13 +121,23 @@ func showField(v any) string {
 // creates from several members, and a create of an existing, equal
 // stream is a no-op.
 func (b *Broker) manageStreams(ctx context.Context) {
-	streams := b.standardStreams()
 	b.streams.mu.Lock()
 	b.streams.pending = map[string]string{}
-	for _, s := range streams {
-		b.streams.pending[s.cfg.Name] = "waiting for JetStream"
-	}
 	b.streams.mu.Unlock()
+	var streams []managedStream
+	size := b.expectedPeers + 1
+	for _, s := range b.standardStreams() {
+		// such a stream could never be placed, and waiting for it would hold up the others
+		if s.cfg.Replicas > size {
+			why := fmt.Sprintf("%s = %d is above the cluster's size, %d (this broker and its plugin.choria.network.peers); stream %s not created: set it to at most %d, or -1 for the cluster's size",
+				s.replicasSetting, s.cfg.Replicas, size, s.cfg.Name, size)
+			b.log.Error("Choria Streams: "+why, "stream", s.cfg.Name, "setting", s.replicasSetting)
+			b.setPending(s.cfg.Name, why)
+			continue
+		}
+		b.setPending(s.cfg.Name, "waiting for JetStream")
+		streams = append(streams, s)
+	}
 
 	nc, err := nats.Connect("", nats.InProcessServer(b.srv), nats.UserInfo(inprocUser, b.streams.secret), nats.Name("choria-broker streams"), nats.MaxReconnects(-1))
 	if err != nil {
@@ -159,7 +174,7 @@ func (b *Broker) manageStreams(ctx context.Context) {
 			}
 			streams = left
 			if len(streams) == 0 {
-				return
+				break
 			}
 		} else {
 			for _, s := range streams {

@@ -252,10 +252,14 @@ func (b *Broker) Run(ctx context.Context) error {
 		}()
 	}
 	if b.opts.JetStream {
-		wg.Add(1)
+		wg.Add(2)
 		go func() {
 			defer wg.Done()
 			b.manageStreamsIfAsked(watchCtx)
+		}()
+		go func() {
+			defer wg.Done()
+			b.watchStoreLimit(watchCtx)
 		}()
 	}
 	wg.Add(7)
