@@ -269,6 +269,10 @@ func (b *Broker) ensureStream(ctx context.Context, js jetstream.JetStream, s man
 
 // manageStreamsIfAsked runs manageStreams when stream.manage_streams is on.
 func (b *Broker) manageStreamsIfAsked(ctx context.Context) {
+	if p := b.policy.Load(); p != nil && p.Enabled && !p.PrivateReplies {
+		// The trade-off the operator made by turning Streams on: say it.
+		b.log.Warn("Choria Streams is on with plugin.choria.network.stream.private_replies = false: node and client certificates may subscribe to the shared JetStream inbox <collective>.reply.*.*, so a stolen node certificate can read every client's replies; set it to true to keep replies private (node-side Streams is then off)")
+	}
 	if !b.cfg.Network.Stream.ManageStreams {
 		b.log.Info("Choria Streams on; the standard streams are not managed (plugin.choria.network.stream.manage_streams = false)", "store", b.opts.StoreDir)
 		return
