@@ -61,6 +61,8 @@ func TestSpecsErrors(t *testing.T) {
 		"bad workers":   {"plugin.choria.adapters = a\nplugin.choria.adapter.a.type = choria_streams\nplugin.choria.adapter.a.ingest.topic = x\nplugin.choria.adapter.a.stream.workers = lots\n", `broker.conf:4: plugin.choria.adapter.a.stream.workers: "lots" is not a whole number`},
 		"bad protocol":  {"plugin.choria.adapters = a\nplugin.choria.adapter.a.type = choria_streams\nplugin.choria.adapter.a.ingest.topic = x\nplugin.choria.adapter.a.ingest.protocol = requests\n", `broker.conf:4: plugin.choria.adapter.a.ingest.protocol: "requests" is not request or reply`},
 		"wildcard out":  {"plugin.choria.adapters = a\nplugin.choria.adapter.a.type = choria_streams\nplugin.choria.adapter.a.ingest.topic = x\nplugin.choria.adapter.a.stream.topic = out.>\n", "broker.conf:4: plugin.choria.adapter.a.stream.topic"},
+		"misspelt":      {"plugin.choria.adapters = a\nplugin.choria.adapter.a.type = choria_streams\nplugin.choria.adapter.a.ingest.topic = x\nplugin.choria.adapter.a.stream.topik = y\n", `broker.conf:4: plugin.choria.adapter.a.stream.topik: unknown adapter setting "stream.topik"`},
+		"not listed":    {"plugin.choria.adapters = a\nplugin.choria.adapter.a.type = choria_streams\nplugin.choria.adapter.a.ingest.topic = x\nplugin.choria.adapter.b.type = choria_streams\n", `broker.conf:4: plugin.choria.adapter.b.type: adapter "b" is not in plugin.choria.adapters`},
 		"queue too big": {"plugin.choria.adapters = a\nplugin.choria.adapter.a.type = choria_streams\nplugin.choria.adapter.a.ingest.topic = x\nplugin.choria.adapter.a.queue_len = 0\n", "broker.conf:4: plugin.choria.adapter.a.queue_len"},
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -6,6 +6,7 @@ package adapter
 import (
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -41,10 +42,42 @@ func Specs(cfg *config.Config) ([]Spec, error) {
 		errs = append(errs, err...)
 		specs = append(specs, s)
 	}
+	errs = append(errs, unknownKeys(cfg, seen)...)
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	return specs, nil
+}
+
+// properties are the per-adapter keys, plugin.choria.adapter.NAME.<property>.
+var properties = map[string]bool{
+	"type": true, "queue_len": true, "ingest.topic": true, "ingest.protocol": true,
+	"ingest.workers": true, "stream.topic": true, "stream.workers": true, "stream.servers": true,
+}
+
+// unknownKeys refuses adapter settings that nothing would read: the
+// config package accepts the whole plugin.choria.adapter.* family and
+// leaves the properties to us, so a misspelt one must not pass silently.
+func unknownKeys(cfg *config.Config, listed map[string]bool) []error {
+	const prefix = "plugin.choria.adapter."
+	var keys []string
+	for k := range cfg.Raw {
+		if strings.HasPrefix(k, prefix) {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	var errs []error
+	for _, k := range keys {
+		name, prop, _ := strings.Cut(strings.TrimPrefix(k, prefix), ".")
+		switch {
+		case !listed[name]:
+			errs = append(errs, fmt.Errorf("%s%s: adapter %q is not in plugin.choria.adapters, so this setting would be ignored; add %s to plugin.choria.adapters or remove its settings", where(cfg, k, ""), k, name, name))
+		case !properties[prop]:
+			errs = append(errs, fmt.Errorf("%s%s: unknown adapter setting %q; an adapter has type, queue_len, ingest.topic, ingest.protocol, ingest.workers, stream.topic, stream.workers and stream.servers", where(cfg, k, ""), k, prop))
+		}
+	}
+	return errs
 }
 
 func spec(cfg *config.Config, name string) (Spec, []error) {

@@ -100,6 +100,11 @@ var families = func() []*setting {
 
 func isFamily(name string) bool { return strings.HasSuffix(name, ".*") }
 
+// checkedFamilies are implemented families: the config package accepts
+// any key under them, and their reader refuses a property it does not
+// know, naming file and line (internal/adapter for adapters).
+var checkedFamilies = map[string]bool{"plugin.choria.adapter.*": true}
+
 // noteUnsupported records a set key the broker does not act on; a key
 // set twice is reported once, at its last line, as Raw keeps the last value.
 func (p *parser) noteUnsupported(file string, line int, key string, s *setting, v any) {
