@@ -46,6 +46,7 @@ round robin. Or from the file provider.`,
 			}
 			base := creds.EmulatorOptions(o.Nodes)
 			base.IdentityPattern, base.Insecure, base.ConnectConcurrency = o.IdentityPattern, o.Insecure, o.ConnectConcurrency
+			base.GoCurves = ff.goCurves
 			if o.Registration < 0 {
 				return fmt.Errorf("--registration-interval %v: give how often each node publishes registration, such as 5m, or 0 for never", o.Registration)
 			}

@@ -20,12 +20,15 @@ type fleetFlags struct {
 	dev     bool
 	devDir  string
 	servers []string
+	// goCurves offers Go's default TLS key exchanges instead of go-choria's.
+	goCurves bool
 }
 
 func (f *fleetFlags) register(cmd *cobra.Command, what string) {
 	cmd.Flags().StringVarP(&f.config, "config", "c", "", "Choria "+what+" configuration (plugin.choria.middleware_hosts, security provider)")
 	cmd.Flags().BoolVar(&f.dev, "dev", false, "use the development environment that \"choria-broker dev\" made")
 	cmd.Flags().StringVar(&f.devDir, "dev-dir", devenv.DefaultDir(), "directory of the development environment")
+	cmd.Flags().BoolVar(&f.goCurves, "tls-go-curves", false, "offer Go's default TLS key exchanges (the post-quantum hybrid X25519MLKEM768 first) instead of go-choria's X25519, P-256, P-384, P-521")
 	cmd.Flags().StringSliceVarP(&f.servers, "server", "s", nil, "broker URL (repeat or comma-separate for a cluster); overrides the configuration")
 }
 

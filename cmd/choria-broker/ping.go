@@ -59,6 +59,7 @@ func pingCommand() *cobra.Command {
 				return fmt.Errorf("--expect %d: give the number of nodes expected to reply, 0 or more", o.Expect)
 			}
 			creds.ApplyTo(&o)
+			o.GoCurves = ff.goCurves
 			o.Filter = f
 			res, err := fleet.Ping(cmd.Context(), o)
 			if err != nil {

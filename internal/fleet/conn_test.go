@@ -1,8 +1,11 @@
 package fleet
 
 import (
+	"crypto/tls"
+	"errors"
 	"io"
 	"net"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -63,5 +66,42 @@ func TestNodeDialerClosesAbandonedSocket(t *testing.T) {
 	}
 	if dials.Load() != 3 || failed[CauseRefused].Load() != 1 {
 		t.Fatalf("dials %d, refused %d; want 3 and 1", dials.Load(), failed[CauseRefused].Load())
+	}
+}
+
+// TestGoChoriaCurves: the fleet tools offer the key exchanges go-choria's
+// servers and clients offer, never Go's post-quantum hybrid default,
+// unless asked to.
+func TestGoChoriaCurves(t *testing.T) {
+	t.Parallel()
+	offered := func(c *tls.Config) []tls.CurveID {
+		t.Helper()
+		got := make(chan []tls.CurveID, 1)
+		srv, cli := net.Pipe()
+		defer srv.Close()
+		defer cli.Close()
+		go func() {
+			_ = tls.Server(srv, &tls.Config{GetConfigForClient: func(h *tls.ClientHelloInfo) (*tls.Config, error) {
+				got <- h.SupportedCurves
+				return nil, errors.New("enough")
+			}}).Handshake()
+		}()
+		c.InsecureSkipVerify = true
+		_ = tls.Client(cli, c).Handshake()
+		select {
+		case g := <-got:
+			return g
+		case <-time.After(5 * time.Second):
+			t.Fatal("no ClientHello")
+			return nil
+		}
+	}
+	if got := offered(TLSConfig(nil, nil)); !slices.Equal(got, []tls.CurveID{tls.X25519, tls.CurveP256, tls.CurveP384, tls.CurveP521}) {
+		t.Fatalf("offered %v, want go-choria's X25519, P-256, P-384, P-521", got)
+	}
+	goDefaults := TLSConfig(nil, nil)
+	goDefaults.CurvePreferences = nil
+	if got := offered(goDefaults); !slices.Contains(got, tls.X25519MLKEM768) {
+		t.Fatalf("with Go's defaults offered %v, want X25519MLKEM768 among them", got)
 	}
 }

@@ -43,7 +43,10 @@ type EmulatorOptions struct {
 	// Registration, when set, makes every node publish a registration
 	// request at this interval, as go-choria servers with `registration` do.
 	Registration time.Duration
-	Log          *slog.Logger
+	// GoCurves offers Go's default key exchanges (the post-quantum hybrid
+	// first) instead of go-choria's.
+	GoCurves bool
+	Log      *slog.Logger
 }
 
 // Stats count what the fleet did; every dropped request is counted by reason.
@@ -240,7 +243,11 @@ func (e *Emulator) issueCerts(ca *pki.CA, base *pki.KeyPair) error {
 }
 
 func (e *Emulator) connect(ctx context.Context, n *node, kp *pki.KeyPair) error {
-	opts := ConnOptions(n.identity, TLSConfig(kp, e.opts.CA),
+	tc := TLSConfig(kp, e.opts.CA)
+	if e.opts.GoCurves {
+		tc.CurvePreferences = nil
+	}
+	opts := ConnOptions(n.identity, tc,
 		nats.DisconnectErrHandler(func(*nats.Conn, error) { e.setUp(n, false) }),
 		nats.ReconnectHandler(func(*nats.Conn) {
 			e.setUp(n, true)

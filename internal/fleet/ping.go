@@ -37,6 +37,7 @@ type PingOptions struct {
 	Expect      int
 	Federations []string // publish through these federation clusters
 	RPC         bool     // then rpcutil ping every responder directly
+	GoCurves    bool     // offer Go's default key exchanges instead of go-choria's
 }
 
 // Response is one node's answer.
@@ -139,7 +140,11 @@ func Ping(ctx context.Context, o PingOptions) (*PingResult, error) {
 		limit = max(o.Timeout, ConnectTimeout)
 	}
 	refused := &refusals{}
-	nc, err := ConnectClient(ctx, o.Servers, limit, ConnOptions(signer.CallerID(), TLSConfig(o.Cert, o.CA), nats.PingInterval(30*time.Second), nats.MaxReconnects(5), nats.ErrorHandler(refused.handle)))
+	tc := TLSConfig(o.Cert, o.CA)
+	if o.GoCurves {
+		tc.CurvePreferences = nil
+	}
+	nc, err := ConnectClient(ctx, o.Servers, limit, ConnOptions(signer.CallerID(), tc, nats.PingInterval(30*time.Second), nats.MaxReconnects(5), nats.ErrorHandler(refused.handle)))
 	if err != nil {
 		return nil, err
 	}
