@@ -226,8 +226,13 @@ func (b *Broker) Run(ctx context.Context) error {
 
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	var wg sync.WaitGroup
+	// Our own JetStream work ends before the engine stops: a stream created
+	// while JetStream shuts down is never stopped, and its store goroutines
+	// outlive the broker.
+	var streamsWG sync.WaitGroup
 	defer func() {
 		stopWatch()
+		streamsWG.Wait()
 		close(b.quit)
 		srv.Shutdown()
 		srv.WaitForShutdown()
@@ -252,13 +257,13 @@ func (b *Broker) Run(ctx context.Context) error {
 		}()
 	}
 	if b.opts.JetStream {
-		wg.Add(2)
+		streamsWG.Add(2)
 		go func() {
-			defer wg.Done()
+			defer streamsWG.Done()
 			b.manageStreamsIfAsked(watchCtx)
 		}()
 		go func() {
-			defer wg.Done()
+			defer streamsWG.Done()
 			b.watchStoreLimit(watchCtx)
 		}()
 	}
