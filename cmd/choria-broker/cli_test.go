@@ -87,15 +87,7 @@ func TestDevStatsOffAndNextSteps(t *testing.T) {
 	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "my dev")
 	cmd, out := command(t, "dev", "--dir", dir, "--client-port", strconv.Itoa(testutil.FreePort(t)), "--stats-port", "0")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-done
-	})
+	done := start(t, cmd).exited
 	waitFor(t, out, "broker ready")
 	text := out.String()
 	if !strings.Contains(text, "monitor=off") || strings.Contains(text, "curl") || !strings.Contains(text, "monitoring is off") {

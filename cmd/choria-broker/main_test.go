@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -40,6 +41,41 @@ func command(t *testing.T, args ...string) (*exec.Cmd, *testutil.Buffer) {
 	out := &testutil.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	return cmd, out
+}
+
+// running is a command a test started. exited receives its exit status
+// once; kill ends it with SIGKILL (no clean shutdown) and waits for it, at
+// most 10 s. The test's end kills it too.
+type running struct {
+	cmd    *exec.Cmd
+	exited chan error
+	kill   func()
+}
+
+func start(t *testing.T, cmd *exec.Cmd) *running {
+	t.Helper()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r := &running{cmd: cmd, exited: make(chan error, 1)}
+	gone := make(chan struct{})
+	go func() {
+		r.exited <- cmd.Wait()
+		close(gone)
+	}()
+	var once sync.Once
+	r.kill = func() {
+		once.Do(func() {
+			_ = cmd.Process.Kill()
+			select {
+			case <-gone:
+			case <-time.After(10 * time.Second):
+				t.Error("killed command did not exit")
+			}
+		})
+	}
+	t.Cleanup(r.kill)
+	return r
 }
 
 func TestVersion(t *testing.T) {
@@ -84,15 +120,7 @@ func TestRunSignals(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd, out := command(t, "run", "--config", env.BrokerConf)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-done
-	})
+	done := start(t, cmd).exited
 	waitFor(t, out, "broker ready")
 	cmd.Process.Signal(syscall.SIGHUP)
 	waitFor(t, out, "certificates reloaded")
@@ -142,15 +170,7 @@ func TestLameDuckCommand(t *testing.T) {
 	f.Close()
 	pid := filepath.Join(t.TempDir(), "broker.pid")
 	cmd, out := command(t, "run", "--config", env.BrokerConf, "--pid", pid)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-done
-	})
+	done := start(t, cmd).exited
 	waitFor(t, out, "broker ready")
 	ld, ldOut := command(t, "lameduck", "--pid", pid, "--wait", "30s")
 	if err := ld.Run(); err != nil {

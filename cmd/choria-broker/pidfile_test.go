@@ -94,15 +94,7 @@ func TestRunPidFileOwned(t *testing.T) {
 	}
 	pid := filepath.Join(t.TempDir(), "broker.pid")
 	first, out := command(t, "run", "--config", env.BrokerConf, "--pid", pid)
-	if err := first.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- first.Wait() }()
-	t.Cleanup(func() {
-		first.Process.Kill()
-		<-done
-	})
+	done := start(t, first).exited
 	waitFor(t, out, "broker ready")
 	firstPid := strconv.Itoa(first.Process.Pid) + "\n"
 

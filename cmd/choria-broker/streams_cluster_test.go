@@ -35,24 +35,8 @@ type clusterMember struct {
 func startMember(t *testing.T, m *clusterMember) {
 	t.Helper()
 	cmd, out := command(t, "run", "--config", m.conf)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	var once sync.Once
-	m.kill = func() {
-		once.Do(func() {
-			cmd.Process.Kill() // SIGKILL: no flush, no clean shutdown
-			select {
-			case <-done:
-			case <-time.After(10 * time.Second):
-				t.Error("killed broker did not exit")
-			}
-		})
-	}
+	m.kill = start(t, cmd).kill // SIGKILL: no flush, no clean shutdown
 	m.out = out
-	t.Cleanup(m.kill)
 	waitFor(t, out, "broker ready")
 }
 

@@ -35,23 +35,7 @@ func TestStreamsSurviveKill(t *testing.T) {
 	f.Close()
 	start := func() (stop func(), out *testutil.Buffer) {
 		cmd, out := command(t, "run", "--config", env.BrokerConf)
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		var once sync.Once
-		stop = func() {
-			once.Do(func() {
-				cmd.Process.Kill() // SIGKILL: no flush, no clean shutdown
-				select {
-				case <-done:
-				case <-time.After(10 * time.Second):
-					t.Error("killed broker did not exit")
-				}
-			})
-		}
-		t.Cleanup(stop)
+		stop = start(t, cmd).kill // SIGKILL: no flush, no clean shutdown
 		waitFor(t, out, "broker ready")
 		return stop, out
 	}
