@@ -38,6 +38,10 @@ type streamsState struct {
 	err     string            // why Streams is off or failing, for health
 	pending map[string]string // standard streams not yet in place -> why
 	secret  string            // the in-process login's password
+	// damaged streams -> what was found (jetstream_record.go), until restart
+	damaged map[string]string
+	// engineSaid is the engine's recovery error per stream, for the report
+	engineSaid map[string]string
 }
 
 // StreamsStatus is what monitoring shows of Choria Streams.
@@ -46,6 +50,7 @@ type StreamsStatus struct {
 	Enabled    bool              // JetStream is on in the engine
 	Error      string            // why Streams is off or degraded, "" when fine
 	Pending    map[string]string // managed streams not created or updated yet, and why
+	Damaged    map[string]string // streams that came back damaged at start, and what was found
 }
 
 // StreamsStatus reports the state of Choria Streams.
@@ -53,9 +58,12 @@ func (b *Broker) StreamsStatus() StreamsStatus {
 	s := &b.streams
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := StreamsStatus{Configured: b.cfg.Network.Stream.Store != "", Enabled: s.enabled, Error: s.err, Pending: map[string]string{}}
+	st := StreamsStatus{Configured: b.cfg.Network.Stream.Store != "", Enabled: s.enabled, Error: s.err, Pending: map[string]string{}, Damaged: map[string]string{}}
 	for k, v := range s.pending {
 		st.Pending[k] = v
+	}
+	for k, v := range s.damaged {
+		st.Damaged[k] = v
 	}
 	return st
 }

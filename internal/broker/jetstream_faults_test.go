@@ -1,9 +1,13 @@
 package broker
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -125,5 +129,106 @@ func TestStreamsReplicasAboveClusterSize(t *testing.T) {
 	}
 	if st := b.StreamsStatus(); len(st.Pending) != 1 || !strings.Contains(st.Pending["CHORIA_EVENTS"], "event_replicas") {
 		t.Errorf("status %+v", st)
+	}
+}
+
+// Garbage in a stream's message block between runs: the engine alone
+// warns twice and serves the stream empty. The broker names the stream
+// and its directory in an error, reports it damaged, and the fleet is
+// still served.
+func TestStreamsCorruptBlock(t *testing.T) {
+	t.Parallel()
+	p := newTestPKI(t)
+	store := t.TempDir()
+	cfg := streamsConfig(p, store)
+	cfg.Network.Stream.ManageStreams = false // only our stream in the store
+	b, logs, stop := runBroker(t, cfg)
+	tc := p.adminTLS(t)
+	nc, js := streamsJS(t, b.ClientURL(), tc)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var err error
+	for { // JetStream answers a moment after the broker is ready
+		if _, err = js.CreateStream(ctx, jetstream.StreamConfig{Name: "ORDERS", Subjects: []string{"orders.>"}, Storage: jetstream.FileStorage}); err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("create ORDERS: %v\n%s", err, logs)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for i := range 10 {
+		if _, err := js.Publish(ctx, "orders.new", []byte(fmt.Sprintf("order %d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nc.Close()
+	stop()
+
+	dir := filepath.Join(store, "jetstream", "$G", "streams", "ORDERS")
+	blk := filepath.Join(dir, "msgs", "1.blk")
+	st, err := os.Stat(blk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(blk, bytes.Repeat([]byte{0xa5}, int(st.Size())), 0o640); err != nil {
+		t.Fatal(err)
+	}
+
+	b, logs, _ = runBroker(t, cfg)
+	deadline := time.Now().Add(10 * time.Second)
+	for len(logs.lines("level=ERROR", "stream ORDERS is damaged", "held 10 messages", "path="+dir)) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no error naming the stream and its directory\n%s", logs)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Log(logs.lines("stream ORDERS is damaged"))
+	if d := b.StreamsStatus().Damaged; len(d) != 1 || !strings.Contains(d["ORDERS"], dir) {
+		t.Errorf("status damaged %v", d)
+	}
+	roundTrip(t, mustConnect(t, b.ClientURL(), tc), mustConnect(t, b.ClientURL(), tc), "mcollective.broadcast.agent.rpcutil")
+	// the stream itself works on
+	_, js = streamsJS(t, b.ClientURL(), tc)
+	if _, err := js.Publish(ctx, "orders.new", []byte("after")); err != nil {
+		t.Errorf("publish to ORDERS after the damage: %v", err)
+	}
+}
+
+// A clean stop and start, and a stop after messages aged out: nothing is
+// reported.
+func TestStreamsRecordCleanRestart(t *testing.T) {
+	t.Parallel()
+	p := newTestPKI(t)
+	store := t.TempDir()
+	cfg := streamsConfig(p, store)
+	b, logs, stop := runBroker(t, cfg)
+	tc := p.adminTLS(t)
+	nc, js := streamsJS(t, b.ClientURL(), tc)
+	waitStreams(t, js, standardNames, 20*time.Second, logs)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "KEEP", Subjects: []string{"keep.>"}, Storage: jetstream.FileStorage}); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		if _, err := js.Publish(ctx, "keep.x", []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nc.Close()
+	stop()
+	if _, err := os.Stat(filepath.Join(store, streamsRecordFile)); err != nil {
+		t.Fatalf("no record at stop: %v", err)
+	}
+	b, logs, stop = runBroker(t, cfg)
+	_, js = streamsJS(t, b.ClientURL(), tc)
+	waitStreams(t, js, append([]string{"KEEP"}, standardNames...), 20*time.Second, logs)
+	if _, err := os.Stat(filepath.Join(store, streamsRecordFile)); !os.IsNotExist(err) {
+		t.Errorf("the record is still there after start: %v", err)
+	}
+	stop()
+	if d := b.StreamsStatus().Damaged; len(d) != 0 || strings.Contains(logs.String(), "is damaged") {
+		t.Errorf("damaged %v\n%s", d, logs)
 	}
 }

@@ -424,3 +424,38 @@ func TestStreamsCluster(t *testing.T) {
 		}
 	}
 }
+
+func TestStreamLoss(t *testing.T) {
+	now := time.Date(2026, 1, 2, 12, 0, 0, 0, time.UTC)
+	rec := streamRecord{Name: "S", Messages: 10, FirstSeq: 1, LastSeq: 10, FirstTime: now.Add(-2 * time.Hour), LastTime: now.Add(-time.Hour), MaxAge: 24 * time.Hour}
+	st := func(msgs, first, last uint64) *server.StreamState {
+		return &server.StreamState{Msgs: msgs, FirstSeq: first, LastSeq: last}
+	}
+	aged := rec
+	aged.MaxAge = 90 * time.Minute // the first messages have expired, not the last
+	allAged := rec
+	allAged.MaxAge = 30 * time.Minute
+	for _, c := range []struct {
+		name string
+		rec  streamRecord
+		cur  *server.StreamState
+		want string // "" for no loss
+	}{
+		{"same", rec, st(10, 1, 10), ""},
+		{"more written", rec, st(12, 1, 12), ""},
+		{"emptied", rec, st(0, 0, 0), "held 10 messages, sequences 1 to 10, the last written 1h0m0s ago (max age 24h0m0s); now 0 messages"},
+		{"emptied, seq kept", rec, st(0, 11, 10), "now 0 messages"},
+		{"first block lost", rec, st(4, 7, 10), "none old enough to expire"},
+		{"not loaded", rec, nil, "the engine did not load the stream"},
+		{"partly aged", aged, st(4, 7, 10), ""},
+		{"aged, last lost", aged, st(0, 11, 10), "now 0 messages"},
+		{"all aged", allAged, st(0, 11, 10), ""},
+		{"all aged, not loaded", allAged, nil, ""},
+		{"was empty", streamRecord{Name: "S"}, st(0, 0, 0), ""},
+	} {
+		got := streamLoss(c.rec, c.cur, now)
+		if (c.want == "") != (got == "") || !strings.Contains(got, c.want) {
+			t.Errorf("%s: got %q, want %q", c.name, got, c.want)
+		}
+	}
+}

@@ -221,7 +221,7 @@ func (b *Broker) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("cannot configure the NATS engine: %w", err)
 	}
-	srv.SetLoggerV2(&natsLogger{log: b.log, fatal: b.onFatal, limiter: b.limiter, filters: []func(string) bool{b.explainRouteAuth, b.explainViolation}}, b.opts.Debug, false, false)
+	srv.SetLoggerV2(&natsLogger{log: b.log, fatal: b.onFatal, limiter: b.limiter, filters: []func(string) bool{b.explainRouteAuth, b.explainViolation, b.noteStreamRecovery}}, b.opts.Debug, false, false)
 	b.srv = srv
 
 	watchCtx, stopWatch := context.WithCancel(ctx)
@@ -234,11 +234,16 @@ func (b *Broker) Run(ctx context.Context) error {
 		stopWatch()
 		streamsWG.Wait()
 		close(b.quit)
+		b.writeStreamsRecord(srv)
 		srv.Shutdown()
 		srv.WaitForShutdown()
 		wg.Wait()
 	}()
 
+	var record *streamsRecord
+	if b.opts.JetStream {
+		record = b.takeStreamsRecord()
+	}
 	srv.Start()
 	if err := b.waitReady(srv); err != nil {
 		return err
@@ -260,6 +265,7 @@ func (b *Broker) Run(ctx context.Context) error {
 		streamsWG.Add(2)
 		go func() {
 			defer streamsWG.Done()
+			b.checkStreamsRecord(record) // before the standard streams are made or changed
 			b.manageStreamsIfAsked(watchCtx)
 		}()
 		go func() {
@@ -381,6 +387,7 @@ func (b *Broker) runLameDuck(grace, spread time.Duration) {
 		return
 	}
 	b.log.Info("lame duck complete, stopping", "moved", len(ids), "took", time.Since(start).Round(time.Millisecond))
+	b.writeStreamsRecord(b.srv) // the usual way a member stops
 	b.srv.Shutdown()
 }
 

@@ -3,6 +3,8 @@ package stats
 import (
 	"crypto/x509"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/choria-broker/choria-broker/internal/broker"
@@ -85,10 +87,14 @@ func judge(b *broker.Broker, now time.Time) health {
 			h.raise(Amber, fmt.Sprintf("cluster incomplete: %d of %d peers connected", got, want))
 		}
 	}
-	if st := b.StreamsStatus(); st.Error != "" {
+	st := b.StreamsStatus()
+	if st.Error != "" {
 		h.raise(Amber, st.Error)
 	} else if len(st.Pending) > 0 {
 		h.raise(Amber, fmt.Sprintf("Choria Streams: %d standard streams not in place yet (see the log)", len(st.Pending)))
+	}
+	for _, name := range slices.Sorted(maps.Keys(st.Damaged)) {
+		h.raise(Amber, "Choria Streams: "+st.Damaged[name])
 	}
 	if len(h.Reasons) == 0 {
 		h.Reasons = []string{"certificate, CA, CRL and cluster are fine"}

@@ -17,6 +17,7 @@ type streamsCollector struct {
 	meta     *prometheus.Desc
 	leader   *prometheus.Desc
 	degraded *prometheus.Desc
+	damaged  *prometheus.Desc
 }
 
 func newStreamsCollector(b *broker.Broker, identity string) *streamsCollector {
@@ -31,7 +32,8 @@ func newStreamsCollector(b *broker.Broker, identity string) *streamsCollector {
 	}
 	c.meta = desc("choria_broker_stream_meta_leader", "1 with the name of the JetStream meta leader as seen by this broker", "leader")
 	c.leader = desc("choria_broker_stream_leader", "1 for each stream this broker holds, with its leader", "stream", "leader")
-	c.degraded = desc("choria_broker_streams_degraded", "1 when Choria Streams is configured but off, or a standard stream is not in place yet")
+	c.degraded = desc("choria_broker_streams_degraded", "1 when Choria Streams is configured but off, a standard stream is not in place yet, or a stream came back damaged")
+	c.damaged = desc("choria_broker_stream_damaged", "1 for each stream that came back from its store damaged at start (see the log)", "stream")
 	return c
 }
 
@@ -42,6 +44,7 @@ func (c *streamsCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.meta
 	ch <- c.leader
 	ch <- c.degraded
+	ch <- c.damaged
 }
 
 func (c *streamsCollector) Collect(ch chan<- prometheus.Metric) {
@@ -53,10 +56,13 @@ func (c *streamsCollector) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	degraded := 0.0
-	if st.Error != "" || len(st.Pending) > 0 {
+	if st.Error != "" || len(st.Pending) > 0 || len(st.Damaged) > 0 {
 		degraded = 1
 	}
 	gauge(c.degraded, degraded)
+	for name := range st.Damaged {
+		gauge(c.damaged, 1, name)
+	}
 	srv := c.b.Engine()
 	if srv == nil || !srv.JetStreamEnabled() {
 		return

@@ -1,11 +1,16 @@
 package stats_test
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/choria-broker/choria-broker/internal/config"
 	"github.com/choria-broker/choria-broker/internal/runner"
@@ -63,5 +68,98 @@ func TestStreamsMetrics(t *testing.T) {
 	}
 	if !strings.Contains(get(t, base+"/jsz"), `"streams": 5`) {
 		t.Error("/jsz does not show the five streams")
+	}
+}
+
+// runStreamsBroker runs cfg until the returned stop is called (or the
+// test ends) and returns its monitoring base URL.
+func runStreamsBroker(t *testing.T, cfg *config.Config) (*runner.Runner, string, func()) {
+	t.Helper()
+	r, err := runner.New(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			t.Errorf("runner did not stop within 20s")
+		}
+	}
+	t.Cleanup(stop)
+	select {
+	case <-r.Network.Ready():
+	case err := <-done:
+		t.Fatalf("broker did not start: %v", err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("broker not ready within 20s")
+	}
+	return r, "http://" + r.MonitorAddr().String(), stop
+}
+
+// A stream whose message block was overwritten while the broker was down
+// turns health amber naming the stream, and sets the damaged gauges.
+func TestStreamsDamagedHealth(t *testing.T) {
+	t.Parallel()
+	env := devbroker.Prepare(t)
+	cfg, err := config.Load(env.BrokerConf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Network.ClientPort, cfg.StatsPort = 0, -1
+	store := t.TempDir()
+	cfg.Network.Stream.Store = store
+	r, base, stop := runStreamsBroker(t, cfg)
+	waitFor(t, 20*time.Second, "the standard streams", func() bool {
+		return strings.Contains(get(t, base+"/metrics"), `choria_network_stream_streams{identity="`+cfg.Identity+`"} 5`)
+	})
+	nc, err := nats.Connect(r.Network.ClientURL(), nats.Secure(devbroker.TLS(t, env, env.PKI.Nodes[0])), nats.Timeout(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if err := nc.Publish("choria.lifecycle.event.alive.test", []byte(`{}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	nc.Close()
+	waitFor(t, 10*time.Second, "the events in CHORIA_EVENTS", func() bool {
+		return strings.Contains(get(t, base+"/jsz?streams=true"), `"messages": 3,`)
+	})
+	if m := get(t, base+"/metrics"); !strings.Contains(m, `choria_broker_streams_degraded{identity="`+cfg.Identity+`"} 0`) || strings.Contains(m, "choria_broker_stream_damaged{") {
+		t.Errorf("degraded before the damage:\n%s", m)
+	}
+	stop()
+
+	blk := filepath.Join(store, "jetstream", "$G", "streams", "CHORIA_EVENTS", "msgs", "1.blk")
+	st, err := os.Stat(blk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(blk, bytes.Repeat([]byte{0xa5}, int(st.Size())), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	_, base, _ = runStreamsBroker(t, cfg)
+	waitFor(t, 10*time.Second, "the damaged gauge", func() bool {
+		return strings.Contains(get(t, base+"/metrics"), `choria_broker_stream_damaged{identity="`+cfg.Identity+`",stream="CHORIA_EVENTS"} 1`)
+	})
+	if m := get(t, base+"/metrics"); !strings.Contains(m, `choria_broker_streams_degraded{identity="`+cfg.Identity+`"} 1`) {
+		t.Errorf("degraded not 1:\n%s", m)
+	}
+	page := get(t, base+"/")
+	if level := elementText(page, "health-level"); level != "amber" || !strings.Contains(page, "CHORIA_EVENTS") || !strings.Contains(page, filepath.Dir(filepath.Dir(blk))) {
+		t.Errorf("health %q, want amber naming CHORIA_EVENTS and its directory\n%s", level, page)
 	}
 }
