@@ -1,6 +1,11 @@
 package stats
 
-import "testing"
+import (
+	"testing"
+	"time"
+
+	"github.com/choria-broker/choria-broker/internal/testutil/devbroker"
+)
 
 func TestBytesIEC(t *testing.T) {
 	for n, want := range map[uint64]string{
@@ -16,5 +21,61 @@ func TestBytesIEC(t *testing.T) {
 	}
 	if got := percent(1, 8); got != "12.5%" {
 		t.Errorf("percent(1, 8) = %q", got)
+	}
+}
+
+// In a three-member cluster with Streams on, every member's panel names
+// the same meta leader, exactly one member says it is that leader, and
+// the standard streams have three replicas.
+func TestReadStreamsCluster(t *testing.T) {
+	t.Parallel()
+	env := devbroker.Prepare(t)
+	var bs []*devbroker.Broker
+	for _, cfg := range devbroker.ClusterConfigs(t, env, 3) {
+		cfg.Network.Stream.Store = t.TempDir()
+		bs = append(bs, devbroker.StartConfig(t, env, cfg))
+	}
+	devbroker.WaitRoutes(t, bs, 2, 20*time.Second)
+	var ps []*streamsPanel
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		ps = ps[:0]
+		ready := true
+		for _, b := range bs {
+			p := readStreams(b.Broker)
+			ps = append(ps, p)
+			ready = ready && p.On && p.MetaLeader != "" && len(p.Rows) == 5
+		}
+		if ready {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no meta leader and five streams on every member within 60s: %+v %+v %+v", ps[0], ps[1], ps[2])
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	leaders := 0
+	for i, p := range ps {
+		if !p.Clustered || p.MetaLeader != ps[0].MetaLeader {
+			t.Errorf("%s: clustered %v, meta leader %q; want %q", bs[i].Config.Identity, p.Clustered, p.MetaLeader, ps[0].MetaLeader)
+		}
+		switch p.Role {
+		case "meta leader":
+			leaders++
+			if p.MetaLeader != bs[i].Config.Identity {
+				t.Errorf("%s says it leads, the meta leader is %q", bs[i].Config.Identity, p.MetaLeader)
+			}
+		case "follower":
+		default:
+			t.Errorf("%s: role %q", bs[i].Config.Identity, p.Role)
+		}
+		for _, r := range p.Rows {
+			if r.Replicas != 3 || r.Leader == "" {
+				t.Errorf("%s: stream %s has %d replicas, leader %q; want 3 and a leader", bs[i].Config.Identity, r.Name, r.Replicas, r.Leader)
+			}
+		}
+	}
+	if leaders != 1 {
+		t.Errorf("%d members say they are the meta leader, want 1", leaders)
 	}
 }
