@@ -214,14 +214,18 @@ func (b *Broker) jetstreamReady(ctx context.Context, js jetstream.JetStream, nee
 		if err != nil || jsz.Meta == nil || jsz.Meta.Leader == "" {
 			return false, "no JetStream meta leader elected yet"
 		}
-		peers := 1 // this one
-		for _, p := range jsz.Meta.Replicas {
-			if p.Current && !p.Offline {
-				peers++
+		// Only the meta leader knows which peers are current; a follower
+		// asks, and the leader refuses a stream it cannot place yet.
+		if jsz.Meta.Leader == b.srv.Name() {
+			peers := 1 // this one
+			for _, p := range jsz.Meta.Replicas {
+				if p.Current && !p.Offline {
+					peers++
+				}
 			}
-		}
-		if peers < need {
-			return false, fmt.Sprintf("%d of the %d JetStream peers the replicas need are up", peers, need)
+			if peers < need {
+				return false, fmt.Sprintf("%d of the %d JetStream peers the replicas need are up", peers, need)
+			}
 		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)

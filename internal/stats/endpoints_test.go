@@ -104,6 +104,9 @@ func TestEndpoints(t *testing.T) {
 	if !strings.Contains(page, "<svg") || !strings.Contains(page, `http-equiv="refresh"`) {
 		t.Error("page has no chart or no refresh")
 	}
+	if strings.Contains(page, "Choria Streams") || strings.Contains(page, `id="streams"`) {
+		t.Error("page has a Choria Streams panel with Streams not configured")
+	}
 	f.staleCRL(t)
 	page = get(t, f.base+"/")
 	if got := elementText(page, "health-level"); got != "amber" || !strings.Contains(page, "CRL is stale") {

@@ -26,7 +26,8 @@ type fixture struct {
 	base string // http://127.0.0.1:port
 }
 
-func start(t *testing.T) *fixture {
+// start runs the broker; each opt may change the configuration first.
+func start(t *testing.T, opts ...func(*config.Config)) *fixture {
 	t.Helper()
 	env := devbroker.Prepare(t)
 	cfg, err := config.Load(env.BrokerConf)
@@ -35,6 +36,9 @@ func start(t *testing.T) *fixture {
 	}
 	cfg.Network.ClientPort = 0 // free port
 	cfg.StatsPort = -1         // free port, on the default stats_address
+	for _, o := range opts {
+		o(cfg)
+	}
 	r, err := runner.New(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -61,6 +65,11 @@ func start(t *testing.T) *fixture {
 		t.Fatal("broker not ready within 20s")
 	}
 	return &fixture{env: env, r: r, base: "http://" + r.MonitorAddr().String()}
+}
+
+// withStreams turns Choria Streams on with a store in a test directory.
+func withStreams(t *testing.T) func(*config.Config) {
+	return func(c *config.Config) { c.Network.Stream.Store = t.TempDir() }
 }
 
 // connect connects as a certificate of the development ssldir.

@@ -19,6 +19,7 @@ var pageTmpl = template.Must(template.New("page").Funcs(template.FuncMap{
 	"days": func(d time.Duration) string {
 		return fmtFloat(d.Hours()/24, 1) + " days"
 	},
+	"bytes": bytesIEC, "percent": percent,
 }).Parse(pageHTML))
 
 type roleCount struct {
@@ -62,6 +63,8 @@ type pageData struct {
 	CRLLeft        time.Duration
 	CRLEntries     int
 	RefusedByCause []roleCount
+
+	Streams *streamsPanel // nil unless Choria Streams is configured
 }
 
 func (s *Stats) servePage(w http.ResponseWriter, r *http.Request) {
@@ -106,6 +109,7 @@ func (s *Stats) servePage(w http.ResponseWriter, r *http.Request) {
 		d.CertSubject, d.CertNotAfter, d.CertLeft = ts.CertSubject, ts.CertNotAfter, ts.CertNotAfter.Sub(now)
 		d.CRLFile, d.CRLNextUpdate, d.CRLEntries = ts.CRLFile, ts.CRLNextUpdate, ts.CRLEntries
 		d.CRLLeft = ts.CRLNextUpdate.Sub(now)
+		d.Streams = readStreams(b)
 	}
 	if s.o.Federation {
 		d.FedReceived, d.FedSent = s.federationTotals()

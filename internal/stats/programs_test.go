@@ -103,17 +103,20 @@ scrape_configs:
 }
 
 // TestStatusPageChromium loads the status page in real headless Chromium:
-// the rendered numbers match the broker, nothing is wider than an 800, 1 200
+// the rendered numbers match the broker (Choria Streams on), nothing is wider than an 800, 1 200
 // or 1 600 px window, screenshots are written (go test -artifacts keeps
 // them), and the health turns amber once the CRL is stale.
 func TestStatusPageChromium(t *testing.T) {
 	t.Parallel()
 	chromium := testutil.RequireProgram(t, "chromium")
-	f := start(t)
+	f := start(t, withStreams(t)) // the widest page: with the Choria Streams panel
 	f.connect(t, f.env.PKI.Nodes[0])
 	f.connect(t, f.env.PKI.Client)
 	f.refuse(t)
 	waitFor(t, 5*time.Second, "2 clients", func() bool { return f.r.Network.NumClients() == 2 })
+	waitFor(t, 20*time.Second, "the five standard streams", func() bool {
+		return elementText(get(t, f.base+"/"), "streams-count") == "5"
+	})
 
 	dir := t.TempDir()
 	browse := func(page string, extra ...string) string {
@@ -135,6 +138,7 @@ func TestStatusPageChromium(t *testing.T) {
 	for id, want := range map[string]string{
 		"connections": fmt.Sprint(f.r.Network.NumClients()), "role-node": fmt.Sprint(role["node"]),
 		"role-client": fmt.Sprint(role["client"]), "refused-revoked": "1", "health-level": "green",
+		"streams-state": "on", "streams-count": "5", "stream-KV_CHORIA_LEADER_ELECTION-leader": f.r.Network.Engine().Name(),
 	} {
 		if got := elementText(dom, id); got != want {
 			t.Errorf("rendered #%s = %q, want %q", id, got, want)

@@ -3,13 +3,16 @@ package stats_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
 	"github.com/choria-broker/choria-broker/internal/config"
@@ -161,5 +164,66 @@ func TestStreamsDamagedHealth(t *testing.T) {
 	page := get(t, base+"/")
 	if level := elementText(page, "health-level"); level != "amber" || !strings.Contains(page, "CHORIA_EVENTS") || !strings.Contains(page, filepath.Dir(filepath.Dir(blk))) {
 		t.Errorf("health %q, want amber naming CHORIA_EVENTS and its directory\n%s", level, page)
+	}
+}
+
+// With Streams on, the status page has a Choria Streams panel whose
+// numbers are the engine's, and a row per standard stream led by this
+// broker.
+func TestStreamsPanel(t *testing.T) {
+	t.Parallel()
+	f := start(t, withStreams(t))
+	waitFor(t, 20*time.Second, "the five standard streams on the page", func() bool {
+		return elementText(get(t, f.base+"/"), "streams-count") == "5"
+	})
+	srv := f.r.Network.Engine()
+	jsz, err := srv.Jsz(&server.JSzOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := get(t, f.base+"/")
+	for id, want := range map[string]string{
+		"streams-state": "on", "streams-count": "5", "streams-consumers": fmt.Sprint(jsz.Consumers),
+		"streams-messages": fmt.Sprint(jsz.Messages), "streams-meta-leader": "not clustered", "streams-role": "single broker",
+		"stream-KV_CHORIA_LEADER_ELECTION-leader": srv.Name(), "stream-KV_CHORIA_LEADER_ELECTION-replicas": "1",
+		"stream-CHORIA_EVENTS-leader": srv.Name(), "stream-CHORIA_EVENTS-messages": "0",
+	} {
+		if got := elementText(page, id); got != want {
+			t.Errorf("page #%s = %q, want %q", id, got, want)
+		}
+	}
+	// used of limit, in binary units, with the share used
+	usedOf := regexp.MustCompile(`^[0-9.]+ (B|[KMGTPE]iB) of [0-9.]+ [KMGTPE]iB \([0-9.]+%\)$`)
+	for _, id := range []string{"streams-file", "streams-memory"} {
+		if got := elementText(page, id); !usedOf.MatchString(got) {
+			t.Errorf("page #%s = %q, want \"<used> of <limit> (<n>%%)\"", id, got)
+		}
+	}
+	if jsz.Config.MaxStore <= 0 || jsz.Config.MaxMemory <= 0 {
+		t.Errorf("engine limits %d, %d: want both set", jsz.Config.MaxStore, jsz.Config.MaxMemory)
+	}
+	if strings.Contains(page, `id="streams-error"`) {
+		t.Errorf("page shows a Streams error: %s", elementText(page, "streams-error"))
+	}
+}
+
+// A store that cannot be made leaves Streams off: the panel says so with
+// the error naming the setting, and shows no counts.
+func TestStreamsPanelOff(t *testing.T) {
+	t.Parallel()
+	notDir := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(notDir, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f := start(t, func(c *config.Config) { c.Network.Stream.Store = filepath.Join(notDir, "store") })
+	page := get(t, f.base+"/")
+	if got := elementText(page, "streams-state"); got != "off" {
+		t.Errorf("page #streams-state = %q, want off", got)
+	}
+	if got := elementText(page, "streams-error"); !strings.Contains(got, "plugin.choria.network.stream.store") || !strings.Contains(got, notDir) {
+		t.Errorf("page #streams-error = %q, want the setting and the path", got)
+	}
+	if strings.Contains(page, `id="streams-count"`) || strings.Contains(page, `id="streams-table"`) {
+		t.Error("page shows stream counts with Streams off")
 	}
 }
