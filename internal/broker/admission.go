@@ -93,7 +93,11 @@ func (b *Broker) configForClient(hello *tls.ClientHelloInfo) (*tls.Config, error
 	release := func(bool) {}
 	if b.gate != nil {
 		var ok bool
-		if release, ok = b.gate.enter(time.Now()); !ok {
+		var gone func() bool
+		if hello.Conn != nil {
+			gone = peerGone(hello.Conn)
+		}
+		if release, ok = b.gate.enter(time.Now(), gone); !ok {
 			return nil, errShed
 		}
 	}

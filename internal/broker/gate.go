@@ -38,9 +38,11 @@ type gate struct {
 	shed      atomic.Uint64
 	completed atomic.Uint64
 	expired   atomic.Uint64
+	abandoned atomic.Uint64 // of expired, freed because the client had gone
 
 	qmu     sync.Mutex
-	waiters list.List // of *waiter, oldest first
+	waiters list.List          // of *waiter, oldest first
+	held    map[*slot]struct{} // slots whose peer can be watched
 
 	mu          sync.Mutex
 	windowStart time.Time
@@ -62,10 +64,26 @@ const (
 	gateFloor   = 64
 	gateCeiling = 4096
 	gateWindow  = 250 * time.Millisecond
+	// A client that sends a ClientHello and hangs up would hold its slot
+	// for the whole TLS timeout: a few dozen such a second, from anyone,
+	// would shed the real fleet. Slots older than gateSweepAge are checked
+	// every gateSweepEvery and freed when their peer has gone; younger ones
+	// are left alone, as most handshakes finish before then.
+	gateSweepEvery = 100 * time.Millisecond
+	gateSweepAge   = 200 * time.Millisecond
 )
 
+// slot is one admitted handshake; gone, when known, says its client has
+// closed or reset the connection.
+type slot struct {
+	since time.Time
+	gone  func() bool
+	once  sync.Once
+	timer *time.Timer
+}
+
 func newGate(fixed int, tlsTimeout time.Duration) *gate {
-	g := &gate{fixed: int64(fixed), floor: gateFloor, ceiling: gateCeiling, target: tlsTimeout / 4, timeout: tlsTimeout, maxWait: tlsTimeout / 4, windowStart: time.Now()}
+	g := &gate{fixed: int64(fixed), floor: gateFloor, ceiling: gateCeiling, target: tlsTimeout / 4, timeout: tlsTimeout, maxWait: tlsTimeout / 4, windowStart: time.Now(), held: map[*slot]struct{}{}}
 	if g.fixed > 0 {
 		g.limit.Store(g.fixed)
 	} else {
@@ -83,13 +101,16 @@ func newGate(fixed int, tlsTimeout time.Duration) *gate {
 // refused climbs its back-off table (to 20 s in go-choria), so one served
 // a little late is worth far more than one sent away. What cannot be
 // served in time is refused at once, before any expensive cryptography.
-func (g *gate) enter(now time.Time) (release func(completed bool), ok bool) {
+//
+// gone, if not nil, tells whether the client has hung up, so that sweep
+// can free its slot before the TLS timeout.
+func (g *gate) enter(now time.Time, gone func() bool) (release func(completed bool), ok bool) {
 	g.adapt(now)
 	g.qmu.Lock()
 	if g.waiters.Len() == 0 && g.inFlight.Load() < g.limit.Load() {
 		g.inFlight.Add(1)
 		g.qmu.Unlock()
-		return g.admit(), true
+		return g.admit(now, gone), true
 	}
 	// About limit slots come free per target handshake time, so a queue
 	// longer than limit × maxWait/target would not be served in time.
@@ -119,32 +140,87 @@ func (g *gate) enter(now time.Time) (release func(completed bool), ok bool) {
 		}
 	}
 	g.queued.Add(1)
-	return g.admit(), true
+	return g.admit(time.Now(), gone), true
 }
 
 // admit counts a handshake that holds a slot and returns its release.
-func (g *gate) admit() func(completed bool) {
+func (g *gate) admit(now time.Time, gone func() bool) func(completed bool) {
 	g.admitted.Add(1)
-	var once sync.Once
-	free := func(completed bool) {
-		once.Do(func() {
-			if completed {
-				g.completed.Add(1)
-			} else {
-				g.expired.Add(1)
-			}
-			g.qmu.Lock()
-			g.inFlight.Add(-1)
-			g.grant()
-			g.qmu.Unlock()
-		})
+	s := &slot{since: now, gone: gone}
+	g.qmu.Lock() // s.timer is read under qmu by sweep
+	if gone != nil {
+		g.held[s] = struct{}{}
 	}
 	// A handshake that fails before verification never calls back; its
-	// slot comes free when the engine's TLS timeout would have closed it.
-	timer := time.AfterFunc(g.timeout, func() { free(false) })
+	// slot comes free when the engine's TLS timeout would have closed it,
+	// or sooner when sweep sees its client has gone.
+	s.timer = time.AfterFunc(g.timeout, func() { g.free(s, false, false) })
+	g.qmu.Unlock()
 	return func(completed bool) {
-		timer.Stop()
-		free(completed)
+		s.timer.Stop()
+		g.free(s, completed, false)
+	}
+}
+
+// free releases a slot once, whoever gets there first: the handshake's
+// verification, its timer or sweep. It says whether this call freed it.
+func (g *gate) free(s *slot, completed, abandoned bool) bool {
+	freed := false
+	s.once.Do(func() {
+		freed = true
+		switch {
+		case completed:
+			g.completed.Add(1)
+		case abandoned:
+			g.abandoned.Add(1)
+			g.expired.Add(1)
+		default:
+			g.expired.Add(1)
+		}
+		g.qmu.Lock()
+		delete(g.held, s)
+		g.inFlight.Add(-1)
+		g.grant()
+		g.qmu.Unlock()
+	})
+	return freed
+}
+
+// sweep frees the slots, held since before now-gateSweepAge, whose client
+// has gone, and returns how many it freed.
+func (g *gate) sweep(now time.Time) int {
+	var old []*slot
+	var timers []*time.Timer
+	g.qmu.Lock()
+	for s := range g.held {
+		if now.Sub(s.since) >= gateSweepAge {
+			old = append(old, s)
+			timers = append(timers, s.timer)
+		}
+	}
+	g.qmu.Unlock()
+	n := 0
+	// Checked outside the lock: each is a system call.
+	for i, s := range old {
+		if s.gone() && g.free(s, false, true) {
+			timers[i].Stop()
+			n++
+		}
+	}
+	return n
+}
+
+// sweepEvery runs sweep until stop is closed; one goroutine per broker.
+func (g *gate) sweepEvery(stop <-chan struct{}, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case now := <-t.C:
+			g.sweep(now)
+		}
 	}
 }
 
@@ -188,6 +264,7 @@ func (g *gate) adapt(now time.Time) {
 type GateStats struct {
 	Limit, InFlight, Waiting                    int64
 	Admitted, Queued, Shed, Completed, TimedOut uint64
+	Abandoned                                   uint64 // of TimedOut, freed early as the client had gone
 }
 
 func (g *gate) stats() GateStats {
@@ -197,5 +274,6 @@ func (g *gate) stats() GateStats {
 	return GateStats{Waiting: waiting, Queued: g.queued.Load(),
 		Limit: g.limit.Load(), InFlight: g.inFlight.Load(),
 		Admitted: g.admitted.Load(), Shed: g.shed.Load(), Completed: g.completed.Load(), TimedOut: g.expired.Load(),
+		Abandoned: g.abandoned.Load(),
 	}
 }

@@ -15,15 +15,15 @@ func TestGateFixedLimit(t *testing.T) {
 	g := newGate(2, time.Hour)
 	g.maxWait = 0 // refuse at once, no queue
 	now := time.Now()
-	r1, ok1 := g.enter(now)
-	_, ok2 := g.enter(now)
-	_, ok3 := g.enter(now)
+	r1, ok1 := g.enter(now, nil)
+	_, ok2 := g.enter(now, nil)
+	_, ok3 := g.enter(now, nil)
 	if !ok1 || !ok2 || ok3 {
 		t.Fatalf("admitted %v %v %v, want the third shed", ok1, ok2, ok3)
 	}
 	r1(true)
 	r1(true) // a second release is a no-op
-	if _, ok := g.enter(now); !ok {
+	if _, ok := g.enter(now, nil); !ok {
 		t.Fatal("a freed slot was not reused")
 	}
 	s := g.stats()
@@ -38,13 +38,13 @@ func TestGateFixedLimit(t *testing.T) {
 func TestGateQueues(t *testing.T) {
 	t.Parallel()
 	g := newGate(1, 4*time.Second) // target and longest wait 1 s: a queue of 1
-	first, ok := g.enter(time.Now())
+	first, ok := g.enter(time.Now(), nil)
 	if !ok {
 		t.Fatal("first not admitted")
 	}
 	got := make(chan bool)
 	go func() {
-		r, ok := g.enter(time.Now())
+		r, ok := g.enter(time.Now(), nil)
 		if ok {
 			r(true)
 		}
@@ -57,7 +57,7 @@ func TestGateQueues(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	if _, ok := g.enter(time.Now()); ok {
+	if _, ok := g.enter(time.Now(), nil); ok {
 		t.Fatal("admitted beyond a full queue")
 	}
 	first(true)
@@ -77,8 +77,8 @@ func TestGateQueues(t *testing.T) {
 	// A wait that runs out is refused and leaves the queue.
 	g = newGate(1, 4*time.Second)
 	g.maxWait = 20 * time.Millisecond
-	hold, _ := g.enter(time.Now())
-	if _, ok := g.enter(time.Now()); ok {
+	hold, _ := g.enter(time.Now(), nil)
+	if _, ok := g.enter(time.Now(), nil); ok {
 		t.Fatal("admitted while the only slot was held")
 	}
 	hold(true)
@@ -90,7 +90,7 @@ func TestGateQueues(t *testing.T) {
 func TestGateTimeoutFreesSlots(t *testing.T) {
 	t.Parallel()
 	g := newGate(1, 50*time.Millisecond)
-	if _, ok := g.enter(time.Now()); !ok {
+	if _, ok := g.enter(time.Now(), nil); !ok {
 		t.Fatal("not admitted")
 	}
 	deadline := time.Now().Add(5 * time.Second)
@@ -117,7 +117,7 @@ func TestGateAdapts(t *testing.T) {
 	// 1 000 completions a second for a while: limit ~ 1000 * 0.5 = 500.
 	for i := 0; i < 20; i++ {
 		for j := 0; j < 250; j++ {
-			if r, ok := g.enter(now); ok {
+			if r, ok := g.enter(now, nil); ok {
 				r(true)
 			}
 		}

@@ -273,7 +273,7 @@ func (b *Broker) Run(ctx context.Context) error {
 			b.watchStoreLimit(watchCtx)
 		}()
 	}
-	wg.Add(7)
+	wg.Add(8)
 	go func() {
 		defer wg.Done()
 		b.refreshCRL(watchCtx)
@@ -293,6 +293,12 @@ func (b *Broker) Run(ctx context.Context) error {
 	go func() {
 		defer wg.Done()
 		b.sweepConns(watchCtx.Done(), time.Minute)
+	}()
+	go func() {
+		defer wg.Done()
+		if b.gate != nil {
+			b.gate.sweepEvery(watchCtx.Done(), gateSweepEvery)
+		}
 	}()
 	go func() {
 		defer wg.Done()
