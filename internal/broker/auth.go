@@ -45,7 +45,13 @@ func (a *authenticator) Check(c server.ClientAuthentication) bool {
 	}
 	leaf := cs.PeerCertificates[0]
 	if o := c.GetOpts(); o != nil && o.Username != "" && o.Username == b.cfg.Network.SystemUser {
-		return b.systemLogin(c, o.Password, leaf.Subject.CommonName)
+		if !b.systemLogin(c, o.Password, leaf.Subject.CommonName) {
+			return false
+		}
+		// Known like any client, so a revoked certificate or lame duck
+		// mode closes it too.
+		b.conns.Store(c.GetID(), &connInfo{certs: cs.PeerCertificates, name: leaf.Subject.CommonName, role: systemRole})
+		return true
 	}
 	// Puppet repeats the CN as a SAN; each name becomes permission entries
 	// in every connection, so once is enough.
@@ -67,6 +73,9 @@ func (a *authenticator) Check(c server.ClientAuthentication) bool {
 	b.conns.Store(c.GetID(), &connInfo{certs: cs.PeerCertificates, name: leaf.Subject.CommonName, role: role})
 	return true
 }
+
+// systemRole labels system account connections in ConnectionsByRole.
+const systemRole authz.Role = "system"
 
 // systemLogin puts a connection that names the system user into the
 // engine's system account with no limits, as go-choria does: an admitted
