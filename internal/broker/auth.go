@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"crypto/subtle"
 	"crypto/x509"
 	"net"
 	"regexp"
@@ -43,6 +44,15 @@ func (a *authenticator) Check(c server.ClientAuthentication) bool {
 		return false // admission refused it already; plaintext never gets here
 	}
 	leaf := cs.PeerCertificates[0]
+	if o := c.GetOpts(); o != nil && o.Username != "" && o.Username == b.cfg.Network.SystemUser {
+		if !b.systemLogin(c, o.Password, leaf.Subject.CommonName) {
+			return false
+		}
+		// Known like any client, so a revoked certificate or lame duck
+		// mode closes it too.
+		b.conns.Store(c.GetID(), &connInfo{certs: cs.PeerCertificates, name: leaf.Subject.CommonName, role: systemRole})
+		return true
+	}
 	// Puppet repeats the CN as a SAN; each name becomes permission entries
 	// in every connection, so once is enough.
 	names := slices.Compact(slices.Sorted(slices.Values(append([]string{leaf.Subject.CommonName}, leaf.DNSNames...))))
@@ -63,6 +73,31 @@ func (a *authenticator) Check(c server.ClientAuthentication) bool {
 	b.conns.Store(c.GetID(), &connInfo{certs: cs.PeerCertificates, name: leaf.Subject.CommonName, role: role})
 	return true
 }
+
+// systemRole labels system account connections in ConnectionsByRole.
+const systemRole authz.Role = "system"
+
+// systemLogin puts a connection that names the system user into the
+// engine's system account with no limits, as go-choria does: an admitted
+// client certificate and the password. Unset keys refuse every attempt.
+func (b *Broker) systemLogin(c server.ClientAuthentication, password, certificate string) bool {
+	want := b.cfg.Network.SystemPassword
+	if want != "" && subtle.ConstantTimeCompare([]byte(password), []byte(want)) == 1 {
+		if acc := b.srv.SystemAccount(); acc != nil {
+			c.RegisterUser(&server.User{Username: b.cfg.Network.SystemUser, Account: acc})
+			return true
+		}
+	}
+	b.systemRefused.Add(1)
+	if b.limiter.allow(limitClients, "system user") {
+		b.log.Warn(limitClients, "remote", c.RemoteAddress().String(), "reason", "wrong system user password", "certificate", certificate,
+			"setting", "plugin.choria.network.system.password")
+	}
+	return false
+}
+
+// SystemRefused is how many system account logins were refused.
+func (b *Broker) SystemRefused() uint64 { return b.systemRefused.Load() }
 
 // violation handles the engine's permission violation lines: a count, and
 // one warning per connection and subject, naming the certificate, within

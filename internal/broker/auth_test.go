@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/choria-broker/choria-broker/internal/pki"
 )
 
@@ -54,5 +56,60 @@ func TestFederationRoleHint(t *testing.T) {
 		if strings.Contains(l, "federation_brokers") || strings.Contains(l, "pattern=") {
 			t.Errorf("hint on a refusal it does not fit: %s", l)
 		}
+	}
+}
+
+// A wrong system user password is logged as a refusal naming the
+// certificate and the setting, without the password tried.
+func TestSystemLoginRefusalLogged(t *testing.T) {
+	t.Parallel()
+	p := newTestPKI(t)
+	cfg := p.config()
+	cfg.Network.SystemUser, cfg.Network.SystemPassword = "system", "right-one"
+	b, logs := startBroker(t, cfg)
+	tc := clientTLS(p.ca.Cert, p.issue(t, pki.IssueOptions{Name: "ops.mcollective"}))
+	if nc, err := connect(b.ClientURL(), tc, nats.UserInfo("system", "guessed-one")); err == nil {
+		nc.Close()
+		t.Fatal("wrong password admitted")
+	}
+	l := logs.lines("client connection refused", attr("reason", "wrong system user password"), attr("certificate", "ops.mcollective"), "plugin.choria.network.system.password")
+	if len(l) != 1 || strings.Contains(l[0], "guessed-one") || b.SystemRefused() != 1 {
+		t.Errorf("refusal lines %q, count %d\n%s", l, b.SystemRefused(), logs)
+	}
+}
+
+// A system account connection is closed when its certificate is revoked,
+// as any client's is.
+func TestSystemLoginRevoked(t *testing.T) {
+	t.Parallel()
+	p := newTestPKI(t)
+	cfg := p.config()
+	cfg.Security.CRLDisconnect = true
+	cfg.Network.SystemUser, cfg.Network.SystemPassword = "system", "right-one"
+	b, logs := startBroker(t, cfg)
+	kp := p.issue(t, pki.IssueOptions{Name: "ops.mcollective"})
+	closed := make(chan struct{})
+	nc, err := connect(b.ClientURL(), clientTLS(p.ca.Cert, kp), nats.UserInfo("system", "right-one"), nats.ClosedHandler(func(*nats.Conn) { close(closed) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if n := b.ConnectionsByRole()[systemRole]; n != 1 {
+		t.Fatalf("%d system connections, want 1", n)
+	}
+	p.ca.Revoke(kp.Leaf())
+	now := time.Now()
+	crl, err := p.ca.CRLChainPEM(now, now.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.write(t, "crl.pem", crl)
+	if err := b.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("revoked system connection still open\n%s", logs)
 	}
 }

@@ -35,19 +35,20 @@ type Broker struct {
 
 	admission *admissionStats
 
-	gate        *gate // nil when handshake admission is off
-	policy      atomic.Pointer[authz.Policy]
-	conns       sync.Map // cid -> *connInfo of admitted clients
-	violations  map[string]*atomic.Uint64
-	roleDenied  atomic.Uint64
-	crl         crlState
-	pki         pkiState
-	trustRetry  time.Duration // how often a failed CA or CRL reload is retried and logged again
-	trustStamps []fileStamp   // of the CA and CRL files as read by New
-	opts        *server.Options
-	srv         *server.Server
-	mon         monitor      // the monitoring listener (monitor.go)
-	streams     streamsState // Choria Streams (jetstream.go)
+	gate          *gate // nil when handshake admission is off
+	policy        atomic.Pointer[authz.Policy]
+	conns         sync.Map // cid -> *connInfo of admitted clients
+	violations    map[string]*atomic.Uint64
+	roleDenied    atomic.Uint64
+	systemRefused atomic.Uint64 // system account logins refused (auth.go)
+	crl           crlState
+	pki           pkiState
+	trustRetry    time.Duration // how often a failed CA or CRL reload is retried and logged again
+	trustStamps   []fileStamp   // of the CA and CRL files as read by New
+	opts          *server.Options
+	srv           *server.Server
+	mon           monitor      // the monitoring listener (monitor.go)
+	streams       streamsState // Choria Streams (jetstream.go)
 
 	resolver      *net.Resolver
 	peerLog       *throttle    // refused cluster peers, logged once a minute each

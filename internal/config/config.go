@@ -91,6 +91,11 @@ type Network struct {
 	ClientHosts           []string // plugin.choria.network.client_hosts: addresses and CIDRs the client role is limited to
 	DenyServerConnections bool     // plugin.choria.network.deny_server_connections
 
+	// SystemUser and SystemPassword (plugin.choria.network.system.*) log
+	// a client certificate into the engine's system account; both or neither.
+	SystemUser     string
+	SystemPassword string
+
 	Stream Stream
 }
 

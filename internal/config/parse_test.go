@@ -218,6 +218,8 @@ func TestBroken(t *testing.T) {
 		{"bad_loglevel.conf", 2, "loglevel", `loglevel = "verbose": not one of debug, info, warn, error`},
 		{"bad_collective_name.conf", 2, "collectives", `collectives = "mcollective, my.dev": collective "my.dev" may only contain letters, digits, "_" and "-"`},
 		{"file_no_certificate.conf", 0, "plugin.security.file.certificate", `plugin.security.file.certificate: required when plugin.security.provider = file; set it, or use plugin.security.provider = puppet`},
+		{"system_user_alone.conf", 2, "plugin.choria.network.system.user", `plugin.choria.network.system.user: set without plugin.choria.network.system.password; set both to allow system account logins, or neither`},
+		{"system_password_alone.conf", 3, "plugin.choria.network.system.password", `plugin.choria.network.system.password: set without plugin.choria.network.system.user; set both to allow system account logins, or neither`},
 		{"main_collective_unknown.conf", 0, "main_collective", `main_collective: "prod" is not one of collectives (mcollective, dev); add it to collectives or pick one of those`},
 	}
 	for _, tt := range tests {

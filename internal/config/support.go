@@ -23,7 +23,6 @@ const (
 	featLeafnodes    = "leafnodes"
 	featGateways     = "gateways"
 	featWebsockets   = "websockets"
-	featSystem       = "the system account"
 	featMappings     = "subject mappings"
 	featProvisioning = "provisioning"
 	featJWT          = "JWT and anonymous TLS logins"

@@ -118,12 +118,12 @@ func TestUnsupportedDetails(t *testing.T) {
 	}
 
 	// All refused keys are reported at once, in file order.
-	c, err = Parse("b.conf", []byte("plugin.choria.network.mapping.names = m1\nrpcaudit = true\nplugin.choria.network.system.user = system\n"))
+	c, err = Parse("b.conf", []byte("plugin.choria.network.mapping.names = m1\nrpcaudit = true\nplugin.choria.network.websocket_advertise = wss://b.example.net:443\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := "b.conf:1: plugin.choria.network.mapping.names: not supported yet: subject mappings; remove the setting, or keep go-choria's broker where you need subject mappings\n" +
-		"b.conf:3: plugin.choria.network.system.user: not supported yet: the system account; remove the setting, or keep go-choria's broker where you need the system account"
+		"b.conf:3: plugin.choria.network.websocket_advertise: not supported yet: websockets; remove the setting, or keep go-choria's broker where you need websockets"
 	if err := c.Refused(); err == nil || err.Error() != want {
 		t.Errorf("got  %v\nwant %s", err, want)
 	}
@@ -191,7 +191,7 @@ func TestReadmeNotSupported(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, sorted) {
 		var b strings.Builder
-		for _, f := range []string{featLeafnodes, featGateways, featWebsockets, featSystem, featMappings, featProvisioning, featJWT} {
+		for _, f := range []string{featLeafnodes, featGateways, featWebsockets, featMappings, featProvisioning, featJWT} {
 			b.WriteString("| " + f + " | `" + strings.Join(want[f], "`, `") + "` |\n")
 		}
 		t.Errorf("README table differs from the settings table; it should read:\n%s", b.String())

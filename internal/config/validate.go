@@ -1,6 +1,9 @@
 package config
 
-import "strings"
+import (
+	"strconv"
+	"strings"
+)
 
 // rule is a check that spans settings.
 type rule struct {
@@ -13,6 +16,7 @@ type rule struct {
 var rules = []rule{
 	{keys: []string{"collectives", "main_collective"}, check: mainCollectiveKnown},
 	{keys: []string{"plugin.security.provider", "plugin.security.file.certificate", "plugin.security.file.key", "plugin.security.file.ca"}, check: fileProviderPaths},
+	{keys: []string{"plugin.choria.network.system.user", "plugin.choria.network.system.password"}, check: systemLogin},
 }
 
 // Validate checks every known setting's value, including values set by
@@ -46,7 +50,9 @@ func (c *Config) validate(failed map[string]bool) []*Error {
 			continue
 		}
 		for _, e := range r.check(c) {
-			e.File = c.File
+			if e.File == "" {
+				e.File = c.File
+			}
 			errs = append(errs, e)
 		}
 	}
@@ -91,4 +97,27 @@ func fileProviderPaths(c *Config) []*Error {
 		}
 	}
 	return errs
+}
+
+// systemLogin: half a system login would refuse every system login
+// silently; the error points at the line that is set.
+func systemLogin(c *Config) []*Error {
+	user, pass := c.Network.SystemUser != "", c.Network.SystemPassword != ""
+	if user == pass {
+		return nil
+	}
+	set, missing := "plugin.choria.network.system.user", "plugin.choria.network.system.password"
+	if pass {
+		set, missing = missing, set
+	}
+	e := &Error{Key: set, Msg: "set without " + missing + "; set both to allow system account logins, or neither"}
+	w := c.Where(set)
+	if n, err := strconv.Atoi(strings.TrimPrefix(w, "line ")); err == nil {
+		e.Line = n // Parse without a file name
+	} else if i := strings.LastIndexByte(w, ':'); i > 0 {
+		if n, err := strconv.Atoi(w[i+1:]); err == nil {
+			e.File, e.Line = w[:i], n
+		}
+	}
+	return []*Error{e}
 }

@@ -61,7 +61,7 @@ func newNetworkCollector(b *broker.Broker, identity string) *networkCollector {
 		c.varz[n.name] = desc("choria_network_"+n.name, n.help)
 	}
 	c.byRole = desc("choria_broker_connections_by_role", "Current client connections by role", "role")
-	c.refused = desc("choria_broker_refused_connections_total", "Client connections refused at admission, by reason (deny_server_connections: by role)", "reason")
+	c.refused = desc("choria_broker_refused_connections_total", "Client connections refused at admission, by reason (deny_server_connections: by role; system_user: a wrong system account password)", "reason")
 	c.admitted = desc("choria_broker_admitted_connections_total", "Client certificates admitted")
 	c.violations = desc("choria_broker_subject_violations_total", "Publishes and subscriptions refused by role, by kind", "kind")
 	c.handshakes = desc("choria_broker_tls_handshakes_total", "TLS handshakes through the admission gate, by result (admitted, of those queued after waiting for a slot, shed, completed, timed_out, and of those abandoned: freed early as the client had hung up)", "result")
@@ -110,6 +110,7 @@ func (c *networkCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.refused, b.Refused(r), string(r))
 	}
 	counter(c.refused, b.Denied(), "deny_server_connections")
+	counter(c.refused, b.SystemRefused(), "system_user")
 	for _, r := range broker.PeerRefusalReasons() {
 		counter(c.routesRefused, b.PeersRefused(r), r)
 	}

@@ -84,7 +84,7 @@ func TestEndpoints(t *testing.T) {
 			`choria_broker_tls_handshakes_total{identity=`, `choria_broker_tls_handshake_limit{`,
 			`choria_broker_certificate_expiry_seconds{`, `choria_broker_crl_next_update_seconds{`,
 			`choria_broker_cluster_routes_up{`, `choria_broker_subject_violations_total{`,
-			`choria_broker_refused_connections_total{identity=`, `reason="deny_server_connections"} 0`,
+			`choria_broker_refused_connections_total{identity=`, `reason="deny_server_connections"} 0`, `reason="system_user"} 0`,
 			`choria_broker_refused_routes_total{identity=`, `reason="not a cluster peer"} 0`,
 			`choria_broker_log_lines_suppressed_total{identity=`, `kind="client connection refused"} 0`,
 		} {
