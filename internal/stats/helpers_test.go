@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,8 +23,10 @@ import (
 // run` does, with monitoring on a free loopback port.
 type fixture struct {
 	env  *devenv.Env
+	cfg  *config.Config
 	r    *runner.Runner
 	base string // http://127.0.0.1:port
+	stop func() // stops the runner and waits; the test's end calls it too
 }
 
 // start runs the broker; each opt may change the configuration first.
@@ -39,6 +42,12 @@ func start(t *testing.T, opts ...func(*config.Config)) *fixture {
 	for _, o := range opts {
 		o(cfg)
 	}
+	return run(t, env, cfg)
+}
+
+// run runs the runner on cfg until stop or the test's end.
+func run(t *testing.T, env *devenv.Env, cfg *config.Config) *fixture {
+	t.Helper()
 	r, err := runner.New(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -46,17 +55,21 @@ func start(t *testing.T, opts ...func(*config.Config)) *fixture {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("runner: %v", err)
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("runner: %v", err)
+				}
+			case <-time.After(20 * time.Second):
+				t.Errorf("runner did not stop within 20s")
 			}
-		case <-time.After(20 * time.Second):
-			t.Errorf("runner did not stop within 20s")
-		}
-	})
+		})
+	}
+	t.Cleanup(stop)
 	select {
 	case <-r.Network.Ready():
 	case err := <-done:
@@ -64,7 +77,7 @@ func start(t *testing.T, opts ...func(*config.Config)) *fixture {
 	case <-time.After(20 * time.Second):
 		t.Fatal("broker not ready within 20s")
 	}
-	return &fixture{env: env, r: r, base: "http://" + r.MonitorAddr().String()}
+	return &fixture{env: env, cfg: cfg, r: r, base: "http://" + r.MonitorAddr().String(), stop: stop}
 }
 
 // withStreams turns Choria Streams on with a store in a test directory.

@@ -2,9 +2,7 @@ package stats_test
 
 import (
 	"bytes"
-	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -16,7 +14,6 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/choria-broker/choria-broker/internal/config"
-	"github.com/choria-broker/choria-broker/internal/runner"
 	"github.com/choria-broker/choria-broker/internal/testutil/devbroker"
 )
 
@@ -24,36 +21,8 @@ import (
 // who leads the streams; health stays green once the streams are in place.
 func TestStreamsMetrics(t *testing.T) {
 	t.Parallel()
-	env := devbroker.Prepare(t)
-	cfg, err := config.Load(env.BrokerConf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Network.ClientPort, cfg.StatsPort = 0, -1
-	cfg.Network.Stream.Store = t.TempDir()
-	r, err := runner.New(cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			t.Errorf("runner did not stop within 20s")
-		}
-	})
-	select {
-	case <-r.Network.Ready():
-	case err := <-done:
-		t.Fatalf("broker did not start: %v", err)
-	case <-time.After(20 * time.Second):
-		t.Fatal("broker not ready within 20s")
-	}
-	base := "http://" + r.MonitorAddr().String()
+	f := start(t, withStreams(t))
+	cfg, base := f.cfg, f.base
 	waitFor(t, 20*time.Second, "the standard streams", func() bool {
 		return strings.Contains(get(t, base+"/metrics"), `choria_network_stream_streams{identity="`+cfg.Identity+`"} 5`)
 	})
@@ -74,41 +43,6 @@ func TestStreamsMetrics(t *testing.T) {
 	}
 }
 
-// runStreamsBroker runs cfg until the returned stop is called (or the
-// test ends) and returns its monitoring base URL.
-func runStreamsBroker(t *testing.T, cfg *config.Config) (*runner.Runner, string, func()) {
-	t.Helper()
-	r, err := runner.New(cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			t.Errorf("runner did not stop within 20s")
-		}
-	}
-	t.Cleanup(stop)
-	select {
-	case <-r.Network.Ready():
-	case err := <-done:
-		t.Fatalf("broker did not start: %v", err)
-	case <-time.After(20 * time.Second):
-		t.Fatal("broker not ready within 20s")
-	}
-	return r, "http://" + r.MonitorAddr().String(), stop
-}
-
 // A stream whose message block was overwritten while the broker was down
 // turns health amber naming the stream, and sets the damaged gauges.
 func TestStreamsDamagedHealth(t *testing.T) {
@@ -121,7 +55,8 @@ func TestStreamsDamagedHealth(t *testing.T) {
 	cfg.Network.ClientPort, cfg.StatsPort = 0, -1
 	store := t.TempDir()
 	cfg.Network.Stream.Store = store
-	r, base, stop := runStreamsBroker(t, cfg)
+	f := run(t, env, cfg)
+	r, base := f.r, f.base
 	waitFor(t, 20*time.Second, "the standard streams", func() bool {
 		return strings.Contains(get(t, base+"/metrics"), `choria_network_stream_streams{identity="`+cfg.Identity+`"} 5`)
 	})
@@ -144,7 +79,7 @@ func TestStreamsDamagedHealth(t *testing.T) {
 	if m := get(t, base+"/metrics"); !strings.Contains(m, `choria_broker_streams_degraded{identity="`+cfg.Identity+`"} 0`) || strings.Contains(m, "choria_broker_stream_damaged{") {
 		t.Errorf("degraded before the damage:\n%s", m)
 	}
-	stop()
+	f.stop()
 
 	blk := filepath.Join(store, "jetstream", "$G", "streams", "CHORIA_EVENTS", "msgs", "1.blk")
 	st, err := os.Stat(blk)
@@ -154,7 +89,7 @@ func TestStreamsDamagedHealth(t *testing.T) {
 	if err := os.WriteFile(blk, bytes.Repeat([]byte{0xa5}, int(st.Size())), 0o640); err != nil {
 		t.Fatal(err)
 	}
-	_, base, _ = runStreamsBroker(t, cfg)
+	base = run(t, env, cfg).base
 	waitFor(t, 10*time.Second, "the damaged gauge", func() bool {
 		return strings.Contains(get(t, base+"/metrics"), `choria_broker_stream_damaged{identity="`+cfg.Identity+`",stream="CHORIA_EVENTS"} 1`)
 	})
