@@ -49,6 +49,10 @@ func New(cfg *config.Config, log *slog.Logger) (*Runner, error) {
 	for _, w := range cfg.Ignored() {
 		log.Warn(w)
 	}
+	// A key nothing reads is said once at start, not only by preflight.
+	for _, u := range cfg.Unknown {
+		log.Warn(u)
+	}
 	if err := Validate(cfg); err != nil {
 		return nil, err
 	}

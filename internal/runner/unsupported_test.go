@@ -79,3 +79,20 @@ func TestNewWarnsIgnored(t *testing.T) {
 		t.Errorf("%d warnings for %d keys:\n%s", n, len(want), log)
 	}
 }
+
+// TestNewWarnsUnknown: a key that is neither a setting we know nor a
+// likely misspelling is logged at start with its file and line.
+func TestNewWarnsUnknown(t *testing.T) {
+	t.Parallel()
+	cfg, err := config.Parse("broker.conf", []byte("plugin.example.thing = 1\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := &testutil.Buffer{}
+	if _, err := New(cfg, slog.New(slog.NewTextHandler(log, nil))); err == nil || !strings.HasPrefix(err.Error(), "nothing to run") {
+		t.Fatalf("got %v", err)
+	}
+	if n := strings.Count(log.String(), "broker.conf:1: plugin.example.thing: unknown setting"); n != 1 {
+		t.Fatalf("unknown key logged %d times:\n%s", n, log)
+	}
+}
