@@ -29,7 +29,7 @@ type Spec struct {
 // Specs reads every adapter named by plugin.choria.adapters, with
 // go-choria's defaults; every bad setting is reported with its file:line.
 func Specs(cfg *config.Config) ([]Spec, error) {
-	names := splitList(cfg.Raw["plugin.choria.adapters"])
+	names := config.SplitList(cfg.Raw["plugin.choria.adapters"])
 	var specs []Spec
 	var errs []error
 	seen := map[string]bool{}
@@ -130,7 +130,7 @@ func spec(cfg *config.Config, name string) (Spec, []error) {
 		bad("stream.topic", "%q is not a subject to publish to: no spaces or wildcards, and %%s (the sender) at most once", s.StreamTopic)
 	}
 	s.StreamWorkers = num("stream.workers", 10)
-	s.StreamServers = splitList(get("stream.servers", ""))
+	s.StreamServers = config.SplitList(get("stream.servers", ""))
 	return s, errs
 }
 
@@ -143,14 +143,4 @@ func where(cfg *config.Config, key, fallback string) string {
 		return w + ": "
 	}
 	return ""
-}
-
-func splitList(s string) []string {
-	var out []string
-	for _, f := range strings.Split(s, ",") {
-		if f = strings.TrimSpace(f); f != "" {
-			out = append(out, f)
-		}
-	}
-	return out
 }

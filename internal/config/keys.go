@@ -243,7 +243,7 @@ func (s *setting) convert(text string) (any, string) {
 	case kDuration:
 		v, ok = parseDuration(text)
 	case kList:
-		v = splitList(text)
+		v = SplitList(text)
 	default:
 		panic(fmt.Sprintf("config: %s has unknown kind %d", s.name, s.kind))
 	}

@@ -157,8 +157,9 @@ func isDigits(s string) bool {
 	return s != ""
 }
 
-// splitList splits on commas, trims items and drops empty ones.
-func splitList(s string) []string {
+// SplitList reads a Choria list value: split on commas, items trimmed,
+// empty ones dropped.
+func SplitList(s string) []string {
 	out := []string{}
 	for _, item := range strings.Split(s, ",") {
 		if item = strings.TrimSpace(item); item != "" {

@@ -111,13 +111,7 @@ func federationCollectives(cfg *config.Config) []string {
 	if env == "" {
 		return cfg.Federation.Collectives
 	}
-	var out []string
-	for _, f := range strings.Split(env, ",") {
-		if f = strings.TrimSpace(f); f != "" {
-			out = append(out, f)
-		}
-	}
-	return out
+	return config.SplitList(env)
 }
 
 // ApplyTo fills what a ping connects and signs with from the credentials;
