@@ -182,3 +182,22 @@ func validHostname(s string) bool {
 	}
 	return !isDigits(labels[len(labels)-1])
 }
+
+// checkRemoteNames: a remote's name is one part of its keys
+// (leafnode_remote.NAME.url), so it cannot hold a dot.
+func checkRemoteNames(v any) string {
+	for _, n := range v.([]string) {
+		if !collectiveName.MatchString(n) {
+			return `remote name "` + n + `" may only contain letters, digits, "_" and "-"`
+		}
+	}
+	return ""
+}
+
+// checkDomain: the domain is one token of $JS.<domain>.API subjects.
+func checkDomain(v any) string {
+	if s := v.(string); s != "" && !collectiveName.MatchString(s) {
+		return `may only contain letters, digits, "_" and "-"`
+	}
+	return ""
+}

@@ -80,6 +80,12 @@ type Network struct {
 	// certificate name patterns accepted as routes besides the peers' names.
 	ClusterBrokers []string
 
+	LeafnodePort    int      // plugin.choria.network.leafnode_port: inbound leafnodes, 0 = none
+	LeafnodeRemotes []string // plugin.choria.network.leafnode_remotes: outbound links, read by LeafRemotes
+	// LeafnodeBrokers is plugin.choria.network.leafnode_brokers (ours):
+	// certificate name patterns that may connect as leafnodes.
+	LeafnodeBrokers []string
+
 	PprofPort          int           // plugin.choria.network.pprof_port: Go profiling on 127.0.0.1, 0 = off
 	HandshakeAdmission bool          // plugin.choria.network.handshake_admission (ours): bound TLS handshakes in flight
 	HandshakeLimit     int           // plugin.choria.network.handshake_limit (ours): 0 adapts to the machine
@@ -118,6 +124,9 @@ type Stream struct {
 	MaxMemory              string // stream.max_memory (ours): bytes with a unit, or a % of RAM
 	MaxStore               string // stream.max_store (ours): bytes with a unit, or a % of the free disk
 	PrivateReplies         bool   // stream.private_replies (ours): no shared JetStream inbox for clients and nodes
+	// Domain is stream.domain (ours): with a store, this broker's
+	// JetStream domain; without, the hub's, reached over leafnodes.
+	Domain string
 }
 
 // Federation holds the federation broker's settings; its collective side

@@ -59,6 +59,13 @@ var settings = []setting{
 	// routes are taken only from certificates naming a peer, or matching these
 	{name: "plugin.choria.network.cluster_brokers", kind: kList, check: checkRegexps, field: func(c *Config) any { return &c.Network.ClusterBrokers }},
 	{name: "plugin.choria.network.gateway_name", kind: kString, def: "CHORIA", field: func(c *Config) any { return &c.Network.ClusterName }},
+	// leafnodes: see internal/broker/leafnode.go; the per-remote keys are
+	// read and checked by LeafRemotes (leafnodes.go)
+	{name: "plugin.choria.network.leafnode_port", kind: kPortOff, def: "0", field: func(c *Config) any { return &c.Network.LeafnodePort }},
+	{name: "plugin.choria.network.leafnode_remotes", kind: kList, check: checkRemoteNames, field: func(c *Config) any { return &c.Network.LeafnodeRemotes }},
+	{name: "plugin.choria.network.leafnode_remote.*", kind: kString},
+	// ours: only certificates matching these may connect as leafnodes
+	{name: "plugin.choria.network.leafnode_brokers", kind: kList, check: checkRegexps, field: func(c *Config) any { return &c.Network.LeafnodeBrokers }},
 	// reconnect storms and restarts: see internal/broker/gate.go
 	{name: "plugin.choria.network.handshake_admission", kind: kBool, def: "true", field: func(c *Config) any { return &c.Network.HandshakeAdmission }},
 	{name: "plugin.choria.network.handshake_limit", kind: kInt, def: "0", check: between(0, 1_000_000), field: func(c *Config) any { return &c.Network.HandshakeLimit }},
@@ -92,9 +99,6 @@ var settings = []setting{
 	{name: "plugin.choria.network.gateway_port", kind: kPortOff, support: refused, about: featGateways},
 	{name: "plugin.choria.network.gateway_remotes", kind: kList, support: refused, about: featGateways},
 	{name: "plugin.choria.network.gateway_remote.*", kind: kString, support: refused, about: featGateways},
-	{name: "plugin.choria.network.leafnode_port", kind: kPortOff, support: refused, about: featLeafnodes},
-	{name: "plugin.choria.network.leafnode_remotes", kind: kList, support: refused, about: featLeafnodes},
-	{name: "plugin.choria.network.leafnode_remote.*", kind: kString, support: refused, about: featLeafnodes},
 	{name: "plugin.choria.network.websocket_port", kind: kPortOff, support: refused, about: featWebsockets},
 	{name: "plugin.choria.network.websocket_advertise", kind: kString, support: refused, about: featWebsockets},
 	{name: "plugin.choria.network.connect_timeout", kind: kDuration, def: "2s", support: ignored, about: otherProgram},
@@ -131,6 +135,8 @@ var settings = []setting{
 	// ours: refuse the shared JetStream inbox, see authz.SharedInbox
 	{name: "plugin.choria.network.stream.private_replies", kind: kBool, def: "false", field: func(c *Config) any { return &c.Network.Stream.PrivateReplies }},
 	{name: "plugin.choria.network.stream.max_store", kind: kString, def: "90%", check: checkStreamSize, field: func(c *Config) any { return &c.Network.Stream.MaxStore }},
+	// ours: the JetStream domain, see internal/broker/leafnode.go
+	{name: "plugin.choria.network.stream.domain", kind: kString, check: checkDomain, field: func(c *Config) any { return &c.Network.Stream.Domain }},
 	{name: "plugin.choria.federation.collectives", kind: kList, field: func(c *Config) any { return &c.Federation.Collectives }},
 	{name: "plugin.choria.randomize_middleware_hosts", kind: kBool, support: ignored, about: otherProgram},
 	// the Puppet CA: enrolment, and CRL refresh when the host is set

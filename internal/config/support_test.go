@@ -100,20 +100,20 @@ func TestUnsupportedNotImplemented(t *testing.T) {
 
 func TestUnsupportedDetails(t *testing.T) {
 	// go-choria reads port 0 as off: nothing is missing.
-	c, err := Parse("b.conf", []byte("plugin.choria.network.leafnode_port = 0\n"))
+	c, err := Parse("b.conf", []byte("plugin.choria.network.gateway_port = 0\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Refused() != nil || !reflect.DeepEqual(c.Ignored(), []string{"b.conf:1: plugin.choria.network.leafnode_port: 0 keeps leafnodes off, as in go-choria; leafnodes are not supported yet, so the line can go"}) {
+	if c.Refused() != nil || !reflect.DeepEqual(c.Ignored(), []string{"b.conf:1: plugin.choria.network.gateway_port: 0 keeps gateways off, as in go-choria; gateways are not supported yet, so the line can go"}) {
 		t.Errorf("port 0: %v %q", c.Refused(), c.Ignored())
 	}
 
 	// A key set twice is reported once, where its value comes from.
-	c, err = Parse("b.conf", []byte("plugin.choria.network.leafnode_port = 0\nidentity = x\nplugin.choria.network.leafnode_port = 7422\n"))
+	c, err = Parse("b.conf", []byte("plugin.choria.network.gateway_port = 0\nidentity = x\nplugin.choria.network.gateway_port = 7222\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Refused(); err == nil || !strings.HasPrefix(err.Error(), "b.conf:3: plugin.choria.network.leafnode_port: not supported yet") || len(c.Unsupported) != 1 {
+	if err := c.Refused(); err == nil || !strings.HasPrefix(err.Error(), "b.conf:3: plugin.choria.network.gateway_port: not supported yet") || len(c.Unsupported) != 1 {
 		t.Errorf("twice: %v, %+v", err, c.Unsupported)
 	}
 
@@ -191,7 +191,7 @@ func TestReadmeNotSupported(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, sorted) {
 		var b strings.Builder
-		for _, f := range []string{featLeafnodes, featGateways, featWebsockets, featMappings, featProvisioning, featJWT} {
+		for _, f := range []string{featGateways, featWebsockets, featMappings, featProvisioning, featJWT} {
 			b.WriteString("| " + f + " | `" + strings.Join(want[f], "`, `") + "` |\n")
 		}
 		t.Errorf("README table differs from the settings table; it should read:\n%s", b.String())

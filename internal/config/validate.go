@@ -110,14 +110,22 @@ func systemLogin(c *Config) []*Error {
 	if pass {
 		set, missing = missing, set
 	}
-	e := &Error{Key: set, Msg: "set without " + missing + "; set both to allow system account logins, or neither"}
-	w := c.Where(set)
+	e := c.errorAt(set, "", "set without "+missing+"; set both to allow system account logins, or neither")
+	return []*Error{e}
+}
+
+// errorAt is an Error about key located where the key was set: file and
+// line, a line alone for Parse without a file name, or no place when the
+// key has its default (set by code).
+func (c *Config) errorAt(key, value, msg string) *Error {
+	e := &Error{Key: key, Value: value, Msg: msg}
+	w := c.Where(key)
 	if n, err := strconv.Atoi(strings.TrimPrefix(w, "line ")); err == nil {
-		e.Line = n // Parse without a file name
+		e.Line = n
 	} else if i := strings.LastIndexByte(w, ':'); i > 0 {
 		if n, err := strconv.Atoi(w[i+1:]); err == nil {
 			e.File, e.Line = w[:i], n
 		}
 	}
-	return []*Error{e}
+	return e
 }

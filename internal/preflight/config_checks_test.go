@@ -31,7 +31,7 @@ func TestConfigKeysUnsupported(t *testing.T) {
 	cfg := parse(t, `identity = b.example.net
 plugin.choria.network.mapping.names = m1
 rpcaudit = true
-plugin.choria.network.leafnode_remote.hub.url = hub.example.net:7422
+plugin.choria.network.gateway_remote.hub.url = hub.example.net:7222
 plugin.choria.network.system_account = SYSTEM
 plugin.choria.network.pprof_port = 6060
 `)
@@ -44,7 +44,7 @@ plugin.choria.network.pprof_port = 6060
 	if !strings.Contains(r.Fix, "remove the setting, or keep go-choria's broker") {
 		t.Errorf("fix %q", r.Fix)
 	}
-	expect(t, item(t, rs, "plugin.choria.network.leafnode_remote.hub.url"), Fail, "broker.conf:4: plugin.choria.network.leafnode_remote.hub.url: not supported yet: leafnodes")
+	expect(t, item(t, rs, "plugin.choria.network.gateway_remote.hub.url"), Fail, "broker.conf:4: plugin.choria.network.gateway_remote.hub.url: not supported yet: gateways")
 	expect(t, item(t, rs, "rpcaudit"), Warn, "broker.conf:3: rpcaudit: a setting of the Choria server or client")
 	expect(t, item(t, rs, "plugin.choria.network.system_account"), Warn, "broker.conf:5: plugin.choria.network.system_account: obsolete")
 }
