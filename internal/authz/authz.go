@@ -168,6 +168,25 @@ type Streams struct {
 	// PrivateReplies (stream.private_replies) refuses the shared
 	// JetStream inbox, which has the shape of client RPC replies.
 	PrivateReplies bool
+	// Domains adds each Streams right in its JetStream domain form,
+	// $JS.<domain>.API.…: Streams behind a leafnode link, or a leaf's
+	// plain requests mapped to its hub's domain.
+	Domains bool
+}
+
+// inDomains is each $JS.API and $KV subject of subjects as any domain
+// writes it, the form the engine maps to and from its own.
+func inDomains(subjects []string) []string {
+	var out []string
+	for _, s := range subjects {
+		switch {
+		case strings.HasPrefix(s, "$JS.API."):
+			out = append(out, "$JS.*.API."+strings.TrimPrefix(s, "$JS.API."))
+		case strings.HasPrefix(s, "$KV."):
+			out = append(out, "$JS.*.API."+s)
+		}
+	}
+	return out
 }
 
 // SharedInbox is what go-choria's programs under mTLS receive JetStream
@@ -230,6 +249,9 @@ func Permissions(role Role, names []string, st Streams) *server.Permissions {
 			// Under private replies a client reaches Streams with an
 			// inbox prefix of its own reply subject.
 			pub = append(slices.Clip(pub), clientStreams...)
+			if st.Domains {
+				pub = append(pub, inDomains(clientStreams)...)
+			}
 			if !st.PrivateReplies {
 				replies = append(replies, SharedInbox...)
 			}
@@ -268,6 +290,10 @@ func Permissions(role Role, names []string, st Streams) *server.Permissions {
 		if st.On && !st.PrivateReplies {
 			pub.Allow = append(pub.Allow, nodeStreams...)
 			pub.Deny = nodeStreamsDeny
+			if st.Domains {
+				pub.Allow = append(pub.Allow, inDomains(nodeStreams)...)
+				pub.Deny = append(slices.Clip(pub.Deny), inDomains(nodeStreamsDeny)...)
+			}
 			subs = append(subs, SharedInbox[0]) // requests only: no KV watch by consumer
 		}
 		return &server.Permissions{

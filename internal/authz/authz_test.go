@@ -127,3 +127,33 @@ func TestStreamsPermissions(t *testing.T) {
 		t.Errorf("node: %v", n)
 	}
 }
+
+// With domains each Streams right is also granted in its $JS.<domain>.API
+// form, denies included, and nothing more.
+func TestStreamsPermissionsDomains(t *testing.T) {
+	t.Parallel()
+	names := []string{"node1.example.net"}
+	has := func(list []string, s string) bool { return slices.Contains(list, s) }
+	c := Permissions(Client, names, Streams{On: true, Domains: true})
+	for _, s := range []string{"$JS.*.API.INFO", "$JS.*.API.STREAM.INFO.*", "$JS.*.API.DIRECT.GET.*.>", "$JS.*.API.$KV.>", "$JS.API.INFO", "$KV.>"} {
+		if !has(c.Publish.Allow, s) {
+			t.Errorf("client with domains lacks %s", s)
+		}
+	}
+	n := Permissions(Node, names, Streams{On: true, Domains: true})
+	for _, s := range []string{"$JS.*.API.STREAM.INFO.*", "$JS.*.API.DIRECT.GET.*.$KV.>", "$JS.*.API.$KV.CHORIA_SERVICES.>"} {
+		if !has(n.Publish.Allow, s) {
+			t.Errorf("node with domains lacks %s", s)
+		}
+	}
+	if !has(n.Publish.Deny, "$JS.*.API.STREAM.MSG.DELETE.CHORIA_EVENTS") || !has(n.Publish.Deny, "$JS.API.STREAM.MSG.DELETE.CHORIA_EVENTS") {
+		t.Errorf("node deny %v", n.Publish.Deny)
+	}
+	plain := Permissions(Node, names, Streams{On: true})
+	if len(n.Publish.Allow)-len(plain.Publish.Allow) != 4 || has(plain.Publish.Allow, "$JS.*.API.STREAM.INFO.*") {
+		t.Errorf("domains add %d node rights: %v", len(n.Publish.Allow)-len(plain.Publish.Allow), n.Publish.Allow)
+	}
+	if !reflect.DeepEqual(Permissions(Node, names, Streams{}), Permissions(Node, names, Streams{Domains: true})) {
+		t.Error("domains without Streams change the node role")
+	}
+}

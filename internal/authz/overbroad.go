@@ -38,6 +38,10 @@ func PatternSettings(c *config.Config) []PatternSetting {
 		out = append(out, PatternSetting{Setting: "plugin.choria.network.cluster_brokers", Patterns: c.Network.ClusterBrokers, OwnNames: true,
 			Grants: "every such certificate may join the cluster as a route and read all its traffic"})
 	}
+	if c.Network.LeafnodePort > 0 {
+		out = append(out, PatternSetting{Setting: "plugin.choria.network.leafnode_brokers", Patterns: c.Network.LeafnodeBrokers, OwnNames: true,
+			Grants: "every such certificate may connect as a leafnode, read all traffic and command the fleet"})
+	}
 	return out
 }
 

@@ -33,6 +33,7 @@ const (
 	limitClients = "client connection refused"
 	limitSubject = "subject refused"
 	limitPeers   = "cluster peer refused"
+	limitLeafs   = "leafnode refused"
 	limitEngine  = "engine connection error"
 )
 
@@ -45,13 +46,17 @@ const (
 // peerRefusalReasons are the reasons a route is refused for, in output order.
 var peerRefusalReasons = append(slices.Clone(refusalReasons), pki.NotPeer, routePassword, routeOther)
 
+// leafRefusalReasons are the reasons a leafnode link, in or out, is
+// refused for, in output order.
+var leafRefusalReasons = append(slices.Clone(refusalReasons), pki.NotLeaf, routeOther)
+
 // refusalCounts counts refusals by reason; its keys are fixed at
 // construction so that a peer cannot grow it.
 type refusalCounts map[string]*atomic.Uint64
 
-func newRefusalCounts() refusalCounts {
+func newRefusalCounts(reasons []pki.Reason) refusalCounts {
 	c := refusalCounts{}
-	for _, r := range peerRefusalReasons {
+	for _, r := range reasons {
 		c[string(r)] = new(atomic.Uint64)
 	}
 	return c
@@ -220,7 +225,9 @@ func (b *Broker) Denied() uint64 { return b.roleDenied.Load() }
 func (b *Broker) LogSuppressed(kind string) uint64 { return b.limiter.suppressed(kind) }
 
 // LogLimitKinds are the kinds of line the log limit bounds.
-func LogLimitKinds() []string { return []string{limitClients, limitSubject, limitPeers, limitEngine} }
+func LogLimitKinds() []string {
+	return []string{limitClients, limitSubject, limitPeers, limitLeafs, limitEngine}
+}
 
 // Admitted returns how many client certificates were admitted.
 func (b *Broker) Admitted() uint64 { return b.admission.admitted.Load() }

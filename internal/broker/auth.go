@@ -35,6 +35,9 @@ type authenticator struct {
 // Check implements server.Authentication.
 func (a *authenticator) Check(c server.ClientAuthentication) bool {
 	b := a.b
+	if c.Kind() == server.LEAF {
+		return b.authLeaf(c) // leafnode.go
+	}
 	cs := c.GetTLSConnectionState()
 	if cs == nil && b.inprocAllowed(c) {
 		c.RegisterUser(&server.User{Username: inprocUser}) // the broker itself: no limits
@@ -220,7 +223,7 @@ func (b *Broker) ConnectionsByRole() map[authz.Role]int {
 		return out
 	}
 	b.conns.Range(func(k, v any) bool {
-		if b.srv.GetClient(k.(uint64)) == nil {
+		if b.srv.GetClient(k.(uint64)) == nil && b.srv.GetLeafNode(k.(uint64)) == nil {
 			b.conns.Delete(k)
 			return true
 		}

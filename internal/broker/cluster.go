@@ -209,7 +209,7 @@ func (b *Broker) routeTLSConfig() *tls.Config {
 				_, err = b.routeRule.Match(cs.PeerCertificates[0])
 			}
 			if err != nil {
-				return b.refusePeer("peer", cs.ServerName, err)
+				return b.refuseLink(routeLinks, "peer", cs.ServerName, err)
 			}
 			return nil
 		},
@@ -236,13 +236,27 @@ func (b *Broker) admitPeer(remote string, cs tls.ConnectionState) error {
 	if err == nil {
 		return nil
 	}
-	return b.refusePeer("remote", remote, err)
+	return b.refuseLink(routeLinks, "remote", remote, err)
 }
 
-// refusePeer logs a refused route, once a minute per certificate and
-// reason, and returns the handshake error; who is "remote" (it dialled
-// us) or "peer" (we dialled it).
-func (b *Broker) refusePeer(who, addr string, err error) error {
+// linkKind is a kind of broker-to-broker link, for refusals: the line
+// logged, and the counters by reason.
+type linkKind int
+
+const (
+	routeLinks linkKind = iota
+	leafLinks
+)
+
+// refuseLink logs a refused route or leafnode link, once a minute per
+// certificate and reason, and returns the handshake error; who is
+// "remote" (it dialled us) or "peer" or "hub" (we dialled it). Extra
+// attributes, such as the fix, follow.
+func (b *Broker) refuseLink(kind linkKind, who, addr string, err error, extra ...any) error {
+	msg, counts := limitPeers, b.peersRefused
+	if kind == leafLinks {
+		msg, counts = limitLeafs, b.leafsRefused
+	}
 	attrs := []any{who, addr, "error", err.Error()}
 	key, reason := addr, routeOther
 	if host, _, err := net.SplitHostPort(addr); err == nil {
@@ -252,10 +266,10 @@ func (b *Broker) refusePeer(who, addr string, err error) error {
 		attrs = []any{who, addr, "reason", string(re.Reason), "subject", re.Subject, "detail", re.Detail}
 		key, reason = re.Subject+string(re.Reason), string(re.Reason)
 	}
-	b.peersRefused.add(reason)
+	counts.add(reason)
 	// The throttle quiets one peer retrying; the limiter, many peers.
-	if b.peerLog.allow("peer "+key) && b.limiter.allow(limitPeers, reason) {
-		b.log.Warn(limitPeers, attrs...)
+	if b.peerLog.allow(msg+" "+key) && b.limiter.allow(msg, reason) {
+		b.log.Warn(msg, append(attrs, extra...)...)
 	}
 	return fmt.Errorf("%s: %w", admissionMarker, err)
 }

@@ -112,12 +112,14 @@ func (b *Broker) applyTrust(t *pki.Trust) {
 	}
 }
 
-// disconnectRevoked closes every connection whose certificate t revokes.
+// disconnectRevoked closes every connection whose certificate t revokes:
+// clients, leafnodes, and links to hubs.
 func (b *Broker) disconnectRevoked(t *pki.Trust) {
 	if b.srv == nil || t.CRL == nil {
 		return
 	}
 	now := time.Now()
+	b.disconnectRevokedHubs(t, now)
 	b.conns.Range(func(k, v any) bool {
 		ci := v.(*connInfo)
 		var re *pki.RefusedError

@@ -190,7 +190,9 @@ func ctxSleep(ctx context.Context, d time.Duration) bool {
 }
 
 // streamsRights is what Choria Streams adds to the roles of connections
-// admitted now: nothing while JetStream is not running.
+// admitted now: nothing while JetStream is not running here, unless a
+// leaf without Streams sends its clients' requests to its hub's.
 func (b *Broker) streamsRights(p *authz.Policy) authz.Streams {
-	return authz.Streams{On: b.srv != nil && b.srv.JetStreamEnabled(), PrivateReplies: p.PrivateReplies}
+	on := b.leaf.forward || b.srv != nil && b.srv.JetStreamEnabled()
+	return authz.Streams{On: on, PrivateReplies: p.PrivateReplies, Domains: b.leafDomains()}
 }

@@ -57,6 +57,8 @@ type Broker struct {
 
 	limiter      *logLimiter // bounds what peers can make us log; tests shorten its limit before Run
 	peersRefused refusalCounts
+	leaf         leafState // leafnodes (leafnode.go)
+	leafsRefused refusalCounts
 
 	fatal     chan string
 	fatalOnce sync.Once
@@ -97,7 +99,8 @@ func newBroker(cfg *config.Config, log *slog.Logger, resolver *net.Resolver) (*B
 		crl:        crlState{refreshNow: make(chan struct{}, 1)},
 		trustRetry: time.Minute,
 	}
-	b.limiter, b.peersRefused = newLogLimiter(log, defaultLogLimit), newRefusalCounts()
+	b.limiter = newLogLimiter(log, defaultLogLimit)
+	b.peersRefused, b.leafsRefused = newRefusalCounts(peerRefusalReasons), newRefusalCounts(leafRefusalReasons)
 	b.trustStamps = b.stampTrust()
 	now := time.Now()
 	id, err := pki.Load(b.files, cfg.Identity, now)
@@ -131,6 +134,9 @@ func newBroker(cfg *config.Config, log *slog.Logger, resolver *net.Resolver) (*B
 	}
 	b.streams.secret = newInprocSecret()
 	b.streamsOptions(b.opts)
+	if err := b.leafnodeOptions(b.opts); err != nil {
+		return nil, err
+	}
 	return b, nil
 }
 
@@ -148,8 +154,10 @@ func CheckConfig(cfg *config.Config) error {
 	if _, err := newPolicy(cfg); err != nil {
 		return err
 	}
-	_, err := pki.CompilePatterns("plugin.choria.network.cluster_brokers", n.ClusterBrokers)
-	return err
+	if _, err := pki.CompilePatterns("plugin.choria.network.cluster_brokers", n.ClusterBrokers); err != nil {
+		return err
+	}
+	return checkLeafConfig(cfg)
 }
 
 func newPolicy(cfg *config.Config) (*authz.Policy, error) {
@@ -222,7 +230,7 @@ func (b *Broker) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("cannot configure the NATS engine: %w", err)
 	}
-	srv.SetLoggerV2(&natsLogger{log: b.log, fatal: b.onFatal, limiter: b.limiter, filters: []func(string) bool{b.explainRouteAuth, b.explainViolation, b.noteStreamRecovery}}, b.opts.Debug, false, false)
+	srv.SetLoggerV2(&natsLogger{log: b.log, fatal: b.onFatal, limiter: b.limiter, filters: []func(string) bool{b.explainRouteAuth, b.explainLeaf, b.explainViolation, b.noteStreamRecovery}}, b.opts.Debug, false, false)
 	b.srv = srv
 
 	watchCtx, stopWatch := context.WithCancel(ctx)

@@ -9,8 +9,11 @@ import (
 )
 
 // NotPeer is a CA-signed certificate that is not one of the brokers this
-// broker links with (routes now; leafnodes and gateways later).
+// broker links with as routes.
 const NotPeer Reason = "not a cluster peer"
+
+// NotLeaf is a CA-signed certificate that may not connect as a leafnode.
+const NotLeaf Reason = "not a leafnode broker"
 
 // PeerRule is who may link with this broker as a fellow broker: a
 // certificate naming one of Hosts (CN, DNS SAN with TLS wildcards, IP SAN),
@@ -20,6 +23,7 @@ type PeerRule struct {
 	Hosts    []string         // the configured peers' host names and addresses
 	Patterns []*regexp.Regexp // extra certificate names, e.g. plugin.choria.network.cluster_brokers
 	Setting  string           // the setting Patterns come from, for messages
+	Refusal  Reason           // the reason of a refusal; NotPeer when empty
 }
 
 // Match returns the host or pattern that admits leaf, or a refusal naming
@@ -49,9 +53,16 @@ func (r PeerRule) Match(leaf *x509.Certificate) (string, error) {
 		}
 		patterns = strings.Join(ps, ", ")
 	}
-	return "", &RefusedError{Reason: NotPeer, Subject: leaf.Subject.String(),
-		Detail: fmt.Sprintf("its names %s are not a peer (%s) nor match %s (%s)",
-			strings.Join(names, ", "), strings.Join(r.Hosts, ", "), r.Setting, patterns)}
+	reason := r.Refusal
+	if reason == "" {
+		reason = NotPeer
+	}
+	detail := fmt.Sprintf("its names %s are not a peer (%s) nor match %s (%s)",
+		strings.Join(names, ", "), strings.Join(r.Hosts, ", "), r.Setting, patterns)
+	if len(r.Hosts) == 0 {
+		detail = fmt.Sprintf("its names %s match no pattern of %s (%s)", strings.Join(names, ", "), r.Setting, patterns)
+	}
+	return "", &RefusedError{Reason: reason, Subject: leaf.Subject.String(), Detail: detail}
 }
 
 // CompilePatterns compiles certificate name patterns as Choria writes
