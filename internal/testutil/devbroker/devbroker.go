@@ -137,29 +137,71 @@ func ClusterConfigs(t testing.TB, env *devenv.Env, n int) []*config.Config {
 	dir := t.TempDir()
 	var out []*config.Config
 	for i := range n {
-		name := fmt.Sprintf("broker%d.example.net", i+1)
-		kp, err := env.PKI.CA.Issue(pki.IssueOptions{Name: name, DNSNames: []string{"localhost"}, IPs: []net.IP{net.ParseIP("127.0.0.1")}, KeyType: "ec"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		certFile, keyFile := filepath.Join(dir, name+".pem"), filepath.Join(dir, name+".key")
-		if err := kp.Save(certFile, keyFile); err != nil {
-			t.Fatal(err)
-		}
-		cfg := *base
-		cfg.Identity = name
-		cfg.Security.Provider = "file"
-		cfg.Security.FileCertificate, cfg.Security.FileKey = certFile, keyFile
-		cfg.Security.FileCA, cfg.Security.FileCRL = env.PKI.CAFile(), env.PKI.CRLFile()
-		cfg.Network.ClientPort = testutil.FreePort(t)
-		cfg.Network.PublicURL = fmt.Sprintf("127.0.0.1:%d", cfg.Network.ClientPort)
+		cfg := brokerConfig(t, env, base, dir, fmt.Sprintf("broker%d.example.net", i+1))
 		cfg.Network.Peers = peers
 		cfg.Network.PeerPort = peerPorts[i]
 		cfg.Network.PeerUser, cfg.Network.PeerPassword = "routes", "secret"
-		cfg.StatsPort = 0
-		out = append(out, &cfg)
+		out = append(out, cfg)
 	}
 	return out
+}
+
+// brokerConfig is base for a broker called name: its own certificate on
+// env's CA (with localhost and 127.0.0.1), a free client port it
+// advertises on 127.0.0.1, monitoring off.
+func brokerConfig(t testing.TB, env *devenv.Env, base *config.Config, dir, name string) *config.Config {
+	t.Helper()
+	kp, err := env.PKI.CA.Issue(pki.IssueOptions{Name: name, DNSNames: []string{"localhost"}, IPs: []net.IP{net.ParseIP("127.0.0.1")}, KeyType: "ec"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile := filepath.Join(dir, name+".pem"), filepath.Join(dir, name+".key")
+	if err := kp.Save(certFile, keyFile); err != nil {
+		t.Fatal(err)
+	}
+	cfg := base.Clone()
+	cfg.Identity = name
+	cfg.Security.Provider = "file"
+	cfg.Security.FileCertificate, cfg.Security.FileKey = certFile, keyFile
+	cfg.Security.FileCA, cfg.Security.FileCRL = env.PKI.CAFile(), env.PKI.CRLFile()
+	cfg.Network.ClientPort = testutil.FreePort(t)
+	cfg.Network.PublicURL = fmt.Sprintf("127.0.0.1:%d", cfg.Network.ClientPort)
+	cfg.StatsPort = 0
+	return cfg
+}
+
+// LeafConfigs are a hub and a leaf broker on env's CA: the hub,
+// hub.example.net, with a leafnode port that admits leaf\d+.example.net,
+// and leaf1.example.net dialling it (remote "hub"), each on its own
+// client port.
+func LeafConfigs(t testing.TB, env *devenv.Env) (hub, leaf *config.Config) {
+	t.Helper()
+	base, err := config.Load(env.BrokerConf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	hub = brokerConfig(t, env, base, dir, "hub.example.net")
+	hub.Network.LeafnodePort = testutil.FreePort(t)
+	hub.Network.LeafnodeBrokers = []string{`^leaf\d+\.example\.net$`}
+	leaf = brokerConfig(t, env, base, dir, "leaf1.example.net")
+	leaf.Network.LeafnodeRemotes = []string{"hub"}
+	leaf.Raw[config.LeafRemotePrefix+"hub.url"] = fmt.Sprintf("127.0.0.1:%d", hub.Network.LeafnodePort)
+	return hub, leaf
+}
+
+// WaitLeafLinks waits until every broker has want leafnode links.
+func WaitLeafLinks(t testing.TB, bs []*Broker, want int, limit time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for _, b := range bs {
+		for len(b.Leafnodes().Links) != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s has %d leafnode links, want %d", b.Config.Identity, len(b.Leafnodes().Links), want)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
 }
 
 // WaitRoutes waits until every broker has want routes.
