@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/choria-broker/choria-broker/internal/broker"
@@ -87,6 +88,15 @@ func judge(b *broker.Broker, now time.Time) health {
 			h.raise(Amber, fmt.Sprintf("cluster incomplete: %d of %d peers connected", got, want))
 		}
 	}
+	ls := b.Leafnodes()
+	for _, r := range ls.Remotes {
+		if !r.Up {
+			h.raise(Amber, fmt.Sprintf("leafnode remote %s is not connected to its hub (%s); the log says why", r.Name, strings.Join(r.URLs, ", ")))
+		}
+	}
+	if ls.Port > 0 && !ls.Brokers {
+		h.raise(Amber, "plugin.choria.network.leafnode_port is set but plugin.choria.network.leafnode_brokers is empty: every leafnode is refused")
+	}
 	st := b.StreamsStatus()
 	if st.Error != "" {
 		h.raise(Amber, st.Error)
@@ -97,7 +107,7 @@ func judge(b *broker.Broker, now time.Time) health {
 		h.raise(Amber, "Choria Streams: "+st.Damaged[name])
 	}
 	if len(h.Reasons) == 0 {
-		h.Reasons = []string{"certificate, CA, CRL and cluster are fine"}
+		h.Reasons = []string{"certificate, CA, CRL, cluster and leafnodes are fine"}
 	}
 	return h
 }

@@ -64,7 +64,8 @@ type pageData struct {
 	CRLEntries     int
 	RefusedByCause []roleCount
 
-	Streams *streamsPanel // nil unless Choria Streams is configured
+	Streams   *streamsPanel // nil unless Choria Streams is configured
+	Leafnodes *leafPanel    // nil unless leafnodes are configured
 }
 
 func (s *Stats) servePage(w http.ResponseWriter, r *http.Request) {
@@ -110,6 +111,7 @@ func (s *Stats) servePage(w http.ResponseWriter, r *http.Request) {
 		d.CRLFile, d.CRLNextUpdate, d.CRLEntries = ts.CRLFile, ts.CRLNextUpdate, ts.CRLEntries
 		d.CRLLeft = ts.CRLNextUpdate.Sub(now)
 		d.Streams = readStreams(b)
+		d.Leafnodes = readLeafnodes(b)
 	}
 	if s.o.Federation {
 		d.FedReceived, d.FedSent = s.federationTotals()

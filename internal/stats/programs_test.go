@@ -17,7 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/choria-broker/choria-broker/internal/config"
 	"github.com/choria-broker/choria-broker/internal/testutil"
+	"github.com/choria-broker/choria-broker/internal/testutil/devbroker"
 )
 
 // startProgram runs a program until the test ends, its output in a buffer
@@ -103,20 +105,28 @@ scrape_configs:
 }
 
 // TestStatusPageChromium loads the status page in real headless Chromium:
-// the rendered numbers match the broker (Choria Streams on), nothing is wider than an 800, 1 200
+// the rendered numbers match the broker (Choria Streams on, a leafnode
+// linked), nothing is wider than an 800, 1 200
 // or 1 600 px window, screenshots are written (go test -artifacts keeps
 // them), and the health turns amber once the CRL is stale.
 func TestStatusPageChromium(t *testing.T) {
 	t.Parallel()
 	chromium := testutil.RequireProgram(t, "chromium")
-	f := start(t, withStreams(t)) // the widest page: with the Choria Streams panel
+	// The widest page: with the Choria Streams and Leafnodes panels.
+	f := start(t, withStreams(t), func(c *config.Config) {
+		c.Network.LeafnodePort, c.Network.LeafnodeBrokers = testutil.FreePort(t), []string{`^leaf\d+\.example\.net$`}
+	})
 	f.connect(t, f.env.PKI.Nodes[0])
 	f.connect(t, f.env.PKI.Client)
 	f.refuse(t)
+	_, leafCfg := devbroker.LeafConfigs(t, f.env)
+	leafCfg.Raw[config.LeafRemotePrefix+"hub.url"] = fmt.Sprintf("127.0.0.1:%d", f.cfg.Network.LeafnodePort)
+	devbroker.StartConfig(t, f.env, leafCfg)
 	waitFor(t, 5*time.Second, "2 clients", func() bool { return f.r.Network.NumClients() == 2 })
 	waitFor(t, 20*time.Second, "the five standard streams", func() bool {
 		return elementText(get(t, f.base+"/"), "streams-count") == "5"
 	})
+	waitFor(t, 20*time.Second, "the leafnode link", func() bool { return strings.Contains(get(t, f.base+"/"), `class="leaf-link"`) })
 
 	dir := t.TempDir()
 	browse := func(page string, extra ...string) string {
