@@ -56,6 +56,7 @@ func (configConflicts) Run(_ context.Context, env *Env) []Result {
 			}
 		}
 	}
+	out = append(out, leafConflicts(c)...)
 	for _, w := range overbroad(c) {
 		out = append(out, Result{Item: "roles", Status: Warn, Found: w,
 			Wanted: "certificate name patterns that match no node certificate",
@@ -78,4 +79,37 @@ func overbroad(c *config.Config) []string {
 		own = append(own, pki.RoleNames(certs[0])...)
 	}
 	return authz.Overbroad(authz.PatternSettings(c), own, pki.NamesBeside(files.Certificate))
+}
+
+// leafConflicts: a leafnode port nobody may use, patterns for a port that
+// is not open, and remotes with TLS checks off.
+func leafConflicts(c *config.Config) []Result {
+	var out []Result
+	n := c.Network
+	switch {
+	case n.LeafnodePort > 0 && len(n.LeafnodeBrokers) == 0:
+		out = append(out, Result{Item: "leafnode_brokers", Status: Warn,
+			Found:  "plugin.choria.network.leafnode_port is set without plugin.choria.network.leafnode_brokers: every leafnode is refused",
+			Wanted: "leafnode_brokers naming the leaf brokers' certificates",
+			Fix:    "set plugin.choria.network.leafnode_brokers to patterns of the leaf brokers' certificate names, such as ^leaf\\d+\\.example\\.net$, or remove leafnode_port"})
+	case n.LeafnodePort == 0 && len(n.LeafnodeBrokers) > 0:
+		out = append(out, Result{Item: "leafnode_brokers", Status: Warn,
+			Found:  "plugin.choria.network.leafnode_brokers is set without plugin.choria.network.leafnode_port: no leafnode port is open",
+			Wanted: "leafnode_brokers only with leafnode_port",
+			Fix:    "set plugin.choria.network.leafnode_port (7422) to accept leafnodes, or remove leafnode_brokers"})
+	}
+	remotes, _ := c.LeafRemotes() // errors are config.run's
+	for _, r := range remotes {
+		switch {
+		case r.TLSDisable:
+			out = append(out, Result{Item: "leafnode remote " + r.Name, Status: Warn,
+				Found: r.Key("tls.disable") + " = true", Wanted: "TLS on every leafnode link",
+				Fix: "turn TLS on at the hub and remove " + r.Key("tls.disable") + ": fleet traffic crosses the link in clear"})
+		case !r.TLSVerify:
+			out = append(out, Result{Item: "leafnode remote " + r.Name, Status: Warn,
+				Found: r.Key("tls.verify") + " = false", Wanted: "the hub's certificate checked",
+				Fix: "remove " + r.Key("tls.verify") + " (or give the hub's CA in tls.ca): whoever answers at the address gets the fleet's traffic"})
+		}
+	}
+	return out
 }

@@ -22,7 +22,7 @@ func (ports) Name() string { return "net.ports" }
 
 // listener is one port the broker opens.
 type listener struct {
-	kind    string // client, cluster, monitoring
+	kind    string // client, cluster, leafnode, monitoring
 	setting string
 	host    string
 	port    int
@@ -34,6 +34,9 @@ func (ports) Run(ctx context.Context, env *Env) []Result {
 	ls := []listener{{"client", "plugin.choria.network.client_port", c.Network.ListenAddress, c.Network.ClientPort}}
 	if list, _, err := clusterPeers(ctx, env, m.leaf()); err == nil && hasOthers(list) {
 		ls = append(ls, listener{"cluster", "plugin.choria.network.peer_port", c.Network.ListenAddress, c.Network.PeerPort})
+	}
+	if c.Network.LeafnodePort > 0 {
+		ls = append(ls, listener{"leafnode", "plugin.choria.network.leafnode_port", c.Network.ListenAddress, c.Network.LeafnodePort})
 	}
 	if c.StatsPort > 0 {
 		ls = append(ls, listener{"monitoring", "plugin.choria.stats_port", c.StatsAddress, c.StatsPort})
@@ -103,7 +106,7 @@ func heldByUs(ctx context.Context, env *Env, m *material, l listener) (string, b
 	addr := net.JoinHostPort(host, strconv.Itoa(l.port))
 	var name string
 	switch l.kind {
-	case "client":
+	case "client", "leafnode": // both send INFO in clear before TLS
 		ctx, cancel := context.WithTimeout(ctx, dialTimeout)
 		defer cancel()
 		conn, err := env.Sys.Dial(ctx, "tcp", addr)
@@ -141,7 +144,9 @@ func varzName(ctx context.Context, env *Env, addr string) string {
 		return ""
 	}
 	defer resp.Body.Close()
-	var v natsInfo
+	var v struct {
+		ServerName string `json:"server_name"` // /varz's cluster is an object, not the INFO's name
+	}
 	if json.NewDecoder(resp.Body).Decode(&v) != nil {
 		return ""
 	}

@@ -20,9 +20,12 @@ const infoTimeout = 2 * time.Second
 
 // natsInfo is what preflight reads from the INFO a NATS port sends first.
 type natsInfo struct {
-	ServerName string `json:"server_name"`
-	ServerID   string `json:"server_id"`
-	Version    string `json:"version"`
+	ServerName  string `json:"server_name"`
+	ServerID    string `json:"server_id"`
+	Version     string `json:"version"`
+	Cluster     string `json:"cluster"`      // leafnode ports: the hub's cluster name
+	Domain      string `json:"domain"`       // leafnode ports: the hub's JetStream domain
+	TLSRequired bool   `json:"tls_required"` // TLS follows the INFO
 }
 
 // probeFailure is why a port did not answer as a peer should, and the fix.
