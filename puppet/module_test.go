@@ -13,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/jwt/v2"
+	"github.com/nats-io/nkeys"
+
 	"github.com/choria-broker/choria-broker/dist/disttest"
 	"github.com/choria-broker/choria-broker/internal/config"
 	"github.com/choria-broker/choria-broker/internal/devenv"
@@ -157,12 +160,14 @@ func TestSeedManifests(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	leafPort := testutil.FreePort(t)
 	for _, c := range []struct{ name, manifest, certname, provider string }{
 		{"single", seedSingle, "puppet.example.net", "sysvinit"},
 		{"cluster", seedCluster, "nats1.example.net", "systemd"},
 		{"collectd", seedCollectd, "puppet.example.net", "upstart"},
 		{"federation", federation, "puppet.example.net", "systemd"},
 		{"streams", streams, "puppet.example.net", "systemd"},
+		{"leafnodes", leafnodes(t, env, base, leafPort), "puppet.example.net", "systemd"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
@@ -177,6 +182,9 @@ func TestSeedManifests(t *testing.T) {
 				t.Errorf("second puppet apply: exit %d, want 0 (nothing to change)\n%s", code, out)
 			}
 			s.checkFiles(t, c.name, c.provider)
+			if c.name == "leafnodes" {
+				checkLeafnodes(t, s, env, leafPort)
+			}
 			if c.name != "federation" {
 				s.runBroker(t)
 			}
@@ -411,4 +419,67 @@ func (s *scratch) runBroker(t *testing.T) {
 		t.Errorf("client of the broker from the written broker.conf: %v", err)
 	}
 	p.Stop(t)
+}
+
+// leafnodes is a hub's leafnode port and a leaf's remote with every key,
+// its files real ones: the written broker.conf is run.
+func leafnodes(t *testing.T, env *devenv.Env, dir string, port int) string {
+	creds := filepath.Join(dir, "hub.creds")
+	write(t, creds, string(userCreds(t)))
+	return fmt.Sprintf(`class{"choria_broker":
+  leafnode_port    => %d,
+  leafnode_brokers => ['^leaf\d+\.example\.net$'],
+  cluster_name     => "BRANCH1",
+  stream_domain    => "central",
+  leafnode_remotes => {
+    "hub" => {
+      "url"         => ["127.0.0.1:%d", "127.0.0.1:%d"],
+      "account"     => "choria",
+      "credentials" => %q,
+      "tls"         => { "cert" => %q, "key" => %q, "ca" => %q, "verify" => true },
+    },
+  },
+}
+`, port, testutil.FreePort(t), testutil.FreePort(t), creds, env.PKI.CertFile("puppet.example.net"), env.PKI.KeyFile("puppet.example.net"), env.PKI.CAFile())
+}
+
+// checkLeafnodes: broker.conf says what the leafnodes manifest asked for.
+func checkLeafnodes(t *testing.T, s *scratch, env *devenv.Env, port int) {
+	cfg, err := config.Load(filepath.Join(s.root, "etc/choria/broker.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := cfg.Network
+	if n.LeafnodePort != port || !slices.Equal(n.LeafnodeBrokers, []string{`^leaf\d+\.example\.net$`}) || n.ClusterName != "BRANCH1" || n.Stream.Domain != "central" {
+		t.Errorf("leafnode port %d, brokers %q, cluster %q, domain %q", n.LeafnodePort, n.LeafnodeBrokers, n.ClusterName, n.Stream.Domain)
+	}
+	rs, err := cfg.LeafRemotes()
+	if err != nil || len(rs) != 1 {
+		t.Fatalf("remotes %+v: %v", rs, err)
+	}
+	r := rs[0]
+	if r.Name != "hub" || len(r.URLs) != 2 || r.TLSCert != env.PKI.CertFile("puppet.example.net") || r.TLSKey != env.PKI.KeyFile("puppet.example.net") ||
+		r.TLSCA != env.PKI.CAFile() || !r.TLSVerify || r.TLSDisable || !strings.HasSuffix(r.Credentials, "hub.creds") {
+		t.Errorf("remote %+v", r)
+	}
+	if err := cfg.LeafRemoteFiles(rs); err != nil {
+		t.Error(err)
+	}
+}
+
+// userCreds is a NATS .creds file: a user JWT signed by an account, and the user's seed.
+func userCreds(t *testing.T) []byte {
+	account, _ := nkeys.CreateAccount()
+	user, _ := nkeys.CreateUser()
+	pub, _ := user.PublicKey()
+	token, err := jwt.NewUserClaims(pub).Encode(account)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed, _ := user.Seed()
+	creds, err := jwt.FormatUserConfig(token, seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return creds
 }

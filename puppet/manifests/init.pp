@@ -8,6 +8,12 @@
 # @example A single broker, on the Puppet server (resolvable as "puppet")
 #   class { 'choria_broker': }
 #
+# @example A leaf broker in a branch site, joined to the hub's leafnode port
+#   class { 'choria_broker':
+#     cluster_name     => 'BRANCH1',
+#     leafnode_remotes => { 'hub' => { 'url' => ['nats1.example.net:7422', 'nats2.example.net:7422'] } },
+#   }
+#
 # @example A cluster of 5: the same on each member
 #   class { 'choria_broker':
 #     routes_password => 'Vrph54FBcIvdM',
@@ -120,6 +126,20 @@
 # @param federation_brokers
 #   Certname patterns of federation brokers allowed on this network broker
 #   (plugin.choria.network.federation_brokers).
+# @param leafnode_port
+#   Accept leafnodes on this port (plugin.choria.network.leafnode_port), with mutual TLS:
+#   only certificates matching leafnode_brokers get in. Unset: no leafnode port.
+# @param leafnode_brokers
+#   Certname patterns of the leaf brokers allowed on leafnode_port
+#   (plugin.choria.network.leafnode_brokers), such as '^leaf\d+\.example\.net$'.
+# @param leafnode_remotes
+#   Hubs this broker is a leaf of, by name (plugin.choria.network.leafnode_remotes and
+#   leafnode_remote.NAME.*): 'url' (host:port or a list of them) and optionally 'account',
+#   'credentials', and 'tls' with 'cert', 'key', 'ca', 'verify' and 'disable'. File paths are
+#   written as given. A cluster with remotes needs its own cluster_name.
+# @param stream_domain
+#   plugin.choria.network.stream.domain: the JetStream domain of this broker's Streams, or,
+#   on a leaf without stream_store, of its hub's.
 # @param extra_config
 #   More broker.conf settings, key => value.
 # @param sysctl_file
@@ -177,6 +197,21 @@ class choria_broker (
   Array[String[1]] $federation_middleware_hosts = [],
   Array[String[1]] $collective_middleware_hosts = [],
   Array[String[1]] $federation_brokers = [],
+  Optional[Integer[1, 65535]] $leafnode_port = undef,
+  Array[String[1]] $leafnode_brokers = [],
+  Hash[Pattern[/\A[a-zA-Z0-9_-]+\z/], Struct[{
+        url                   => Variant[String[1], Array[String[1], 1]],
+        Optional[account]     => Enum['choria'],
+        Optional[credentials] => Pattern[/\A\//],
+        Optional[tls]         => Struct[{
+            Optional[cert]    => Pattern[/\A\//],
+            Optional[key]     => Pattern[/\A\//],
+            Optional[ca]      => Pattern[/\A\//],
+            Optional[verify]  => Boolean,
+            Optional[disable] => Boolean,
+        }],
+  }]] $leafnode_remotes = {},
+  Optional[Pattern[/\A[a-zA-Z0-9_-]+\z/]] $stream_domain = undef,
   Hash[String[1], Scalar] $extra_config = {},
   Pattern[/\A\//] $sysctl_file = '/etc/sysctl.d/60-choria-broker.conf',
   Pattern[/\A\//] $collectd_dir = '/etc/collectd/collectd.conf.d',
@@ -192,6 +227,18 @@ class choria_broker (
   }
   if $manage_collectd and $monitor_port == 0 {
     fail('choria_broker: manage_collectd => true needs monitor_port')
+  }
+  if !$leafnode_remotes.empty and $servers.length > 1 and $cluster_name =~ Undef {
+    fail(@(MSG/L))
+      choria_broker: a cluster with leafnode_remotes needs a cluster_name of its own: its hub most likely \
+      keeps the default, CHORIA, and refuses a leaf of the same name
+      | MSG
+  }
+  $leafnode_remotes.each |$name, $remote| {
+    $tls = $remote['tls'].lest || { {} }
+    if ($tls['cert'] =~ Undef) != ($tls['key'] =~ Undef) {
+      fail("choria_broker: leafnode_remotes ${name}: set tls cert and key together, or neither")
+    }
   }
 
   # Every path as written on this node: under root when staging.
