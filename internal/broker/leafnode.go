@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -9,6 +10,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -55,6 +58,21 @@ type leafState struct {
 	// insecureOK: every remote that skips Go's own verification checks
 	// the hub itself, so the engine's warning about it is not news.
 	insecureOK bool
+	// dropped: hubs that closed our links before they were up, by
+	// address, when last explained; their retries are not logged.
+	dropped sync.Map
+	// up: the addresses of the outbound links up, for the log filters.
+	up atomic.Pointer[map[string]bool]
+}
+
+// hubQuiet is how long after explaining a hub's drop its retries go unlogged.
+const hubQuiet = time.Minute
+
+func (l *leafState) drop(addr string) { l.dropped.Store(addr, time.Now()) }
+
+func (l *leafState) dropping(addr string) bool {
+	v, ok := l.dropped.Load(addr)
+	return ok && time.Since(v.(time.Time)) < hubQuiet
 }
 
 // checkLeafConfig is CheckConfig's part for leafnodes.
@@ -359,13 +377,20 @@ const (
 	engineSameCluster  = "same cluster name"
 	engineInsecureLeaf = "TLS certificate chain and hostname of solicited leafnodes will not be verified"
 	engineDefaultJSDom = "`default_js_domain` is a temporary backwards compatibility measure"
+	engineLeafCreated  = " - Leafnode connection created for account"
+	engineLeafReadErr  = " - Leafnode connection closed: Read Error"
 )
 
 // explainLeaf rewrites the engine's leafnode lines: a cluster name clash
-// says what to set, once a minute; two warnings about settings we make on
-// purpose (and check otherwise) are dropped. False when it handled msg.
+// says what to set, once a minute; so does a hub that drops the link
+// right after TLS, which is how a hub refusing our certificate shows under
+// TLS 1.3 (the engine only says "Read Error", every second); two warnings
+// about settings we make on purpose (and check otherwise) are dropped.
+// False when it handled msg.
 func (b *Broker) explainLeaf(msg string) bool {
 	switch {
+	case strings.Contains(msg, engineLeafReadErr) || strings.Contains(msg, engineLeafCreated):
+		return b.explainHubDrop(msg)
 	case strings.Contains(msg, engineSameCluster):
 		b.leafsRefused.add(routeOther)
 		if b.peerLog.allow("leafnode cluster name") {
@@ -381,12 +406,12 @@ func (b *Broker) explainLeaf(msg string) bool {
 	return true
 }
 
-// clusterName is the name the engine gives this broker's cluster.
+// clusterName is the name the engine gives this broker's cluster on a
+// leafnode link: gateway_name with routes, else the identity. From the
+// settings alone: log filters must not call the engine.
 func (b *Broker) clusterName() string {
-	if b.srv != nil {
-		if cn := b.srv.ClusterName(); cn != "" {
-			return cn
-		}
+	if b.expectedPeers > 0 {
+		return b.cfg.Network.ClusterName
 	}
 	return b.cfg.Identity
 }
@@ -560,6 +585,89 @@ func (b *Broker) disconnectRevokedHubs(t *pki.Trust, now time.Time) {
 				b.crl.revokedOff.Add(1)
 				b.log.Warn("leafnode link to the hub closed: its certificate was revoked", "hub", l.Name, "address", net.JoinHostPort(l.IP, strconv.Itoa(l.Port)), "detail", re.Detail)
 			}
+		}
+	}
+}
+
+// explainHubDrop handles the engine's lines about an outbound link that a
+// hub closes before it is up: one warning a minute per hub with the likely
+// cause, and the engine's retries not logged meanwhile.
+func (b *Broker) explainHubDrop(msg string) bool {
+	addr, _, _ := strings.Cut(msg, " - ")
+	name := b.remoteAt(addr)
+	if name == "" || b.outboundUp(addr) {
+		return true // not a remote of ours, or one that is up
+	}
+	if strings.Contains(msg, engineLeafCreated) {
+		// A retry of a hub already explained within the minute.
+		return !b.leaf.dropping(addr)
+	}
+	b.leaf.drop(addr)
+	if b.peerLog.allow("leafnode hub drop " + addr) {
+		b.log.Warn("leafnode link closed by the hub right after TLS; it most likely refuses this broker's certificate: a choria-broker hub must match it in plugin.choria.network.leafnode_brokers, and any hub must trust our CA and not have revoked it (see the hub's log); retrying",
+			"hub", name, "address", addr, "certificate", b.cert.Load().Leaf.Subject.CommonName)
+	}
+	return false
+}
+
+// remoteAt names the remote with a url at addr (host:port of an engine
+// line): by address, or by port when the url names a host.
+func (b *Broker) remoteAt(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return ""
+	}
+	for _, r := range b.leaf.remotes {
+		for _, u := range r.URLs {
+			if u.Port() == port && (net.ParseIP(u.Hostname()) == nil || sameIP(u.Hostname(), host)) {
+				return r.Name
+			}
+		}
+	}
+	return ""
+}
+
+// outboundUp: a link to addr was up at the last look (watchLeafnodes).
+// Log filters run under the engine's locks and must not call it.
+func (b *Broker) outboundUp(addr string) bool {
+	up := b.leaf.up.Load()
+	return up != nil && (*up)[addr]
+}
+
+// watchLeafnodes looks at the links every period: it logs a remote's link
+// coming up and going down, and keeps the addresses of those up for the
+// log filters.
+func (b *Broker) watchLeafnodes(ctx context.Context, every time.Duration) {
+	if len(b.leaf.remotes) == 0 {
+		return
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	was := map[string]bool{}
+	for {
+		st := b.Leafnodes()
+		up := map[string]bool{}
+		links := map[string]LeafLink{}
+		for _, l := range st.Links {
+			if l.Outbound {
+				up[l.Address] = true
+				links[l.Remote] = l
+			}
+		}
+		b.leaf.up.Store(&up)
+		for _, r := range st.Remotes {
+			switch l := links[r.Name]; {
+			case r.Up && !was[r.Name]:
+				b.log.Info("leafnode link up", "remote", r.Name, "hub", l.Name, "address", l.Address, "rtt", l.RTT)
+			case !r.Up && was[r.Name]:
+				b.log.Warn("leafnode link down; reconnecting", "remote", r.Name, "urls", strings.Join(r.URLs, ","))
+			}
+			was[r.Name] = r.Up
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
 		}
 	}
 }

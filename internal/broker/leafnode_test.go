@@ -91,6 +91,11 @@ func TestLeafnodeHubAndLeaf(t *testing.T) {
 	leaf, leafLogs := startBroker(t, leafCfg)
 
 	st := waitLinks(t, leaf, 1, hubLogs, leafLogs)
+	for deadline := time.Now().Add(5 * time.Second); len(leafLogs.lines("level=INFO", "leafnode link up", attr("remote", "hub"), attr("hub", "broker.example.net"))) != 1; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the link coming up is not logged\n%s", leafLogs)
+		}
+	}
 	if l := st.Links[0]; !l.Outbound || l.Remote != "hub" || l.Name != "broker.example.net" || l.Account != "$G" || !st.Remotes[0].Up {
 		t.Errorf("leaf's view: %+v %+v", st.Remotes, l)
 	}
@@ -172,7 +177,7 @@ func TestLeafnodeRefused(t *testing.T) {
 			{nodeCfg, pki.NotLeaf, []string{attr("reason", string(pki.NotLeaf)), "node1.example.net", "match no pattern of plugin.choria.network.leafnode_brokers", attr("pattern", `^node1\.example\.net$`)}},
 			{revokedCfg, pki.Revoked, []string{attr("reason", string(pki.Revoked)), "leaf2.example.net"}},
 		} {
-			intruder, _ := startBroker(t, tc.cfg)
+			intruder, intruderLogs := startBroker(t, tc.cfg)
 			deadline := time.Now().Add(15 * time.Second)
 			for len(hubLogs.lines(append([]string{"leafnode refused"}, tc.log...)...)) == 0 || hub.LeafsRefused(string(tc.reason)) == 0 {
 				if time.Now().After(deadline) {
@@ -187,6 +192,13 @@ func TestLeafnodeRefused(t *testing.T) {
 			}
 			if n := len(intruder.Leafnodes().Links) + len(hub.Leafnodes().Links); n != 0 {
 				t.Fatalf("%s: %d links", tc.cfg.Identity, n)
+			}
+			// The leaf says why, once, instead of the engine's "Read Error" every second.
+			if n := len(intruderLogs.lines("level=WARN", "leafnode link closed by the hub right after TLS", "leafnode_brokers", attr("hub", "hub"))); n != 1 {
+				t.Errorf("%s: the hub's refusal explained %d times\n%s", tc.cfg.Identity, n, intruderLogs)
+			}
+			if n := len(intruderLogs.lines("Leafnode connection closed: Read Error")); n != 0 {
+				t.Errorf("%s: the engine's bare Read Error logged %d times", tc.cfg.Identity, n)
 			}
 		}
 	})
@@ -225,6 +237,11 @@ func TestLeafnodeRefused(t *testing.T) {
 			dialHub(leafCfg, "hub", leafURL(hubCfg))
 			leaf, leafLogs := startBroker(t, leafCfg)
 			waitLinks(t, hub, 1, hubLogs, leafLogs)
+			for deadline := time.Now().Add(5 * time.Second); len(leafLogs.lines("leafnode link up")) == 0; time.Sleep(20 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("the link coming up is not logged\n%s", leafLogs)
+				}
+			}
 
 			victim, logs, line := leafCfg, hubLogs, "connection closed: its certificate was revoked"
 			if revoke == "hub" {
@@ -247,6 +264,9 @@ func TestLeafnodeRefused(t *testing.T) {
 			}
 			if hub.LeafsRefused(string(pki.Revoked))+leaf.LeafsRefused(string(pki.Revoked)) == 0 {
 				t.Error("the reconnections refused are not counted")
+			}
+			if len(leafLogs.lines("level=WARN", "leafnode link down", attr("remote", "hub"))) != 1 {
+				t.Errorf("the link going down is not logged once\n%s", leafLogs)
 			}
 		})
 	}

@@ -282,7 +282,7 @@ func (b *Broker) Run(ctx context.Context) error {
 			b.watchStoreLimit(watchCtx)
 		}()
 	}
-	wg.Add(8)
+	wg.Add(9)
 	go func() {
 		defer wg.Done()
 		b.refreshCRL(watchCtx)
@@ -316,6 +316,10 @@ func (b *Broker) Run(ctx context.Context) error {
 	go func() {
 		defer wg.Done()
 		b.watchCluster(watchCtx, 10*time.Second, time.Minute)
+	}()
+	go func() {
+		defer wg.Done()
+		b.watchLeafnodes(watchCtx, time.Second)
 	}()
 
 	stopped := make(chan struct{})

@@ -174,13 +174,13 @@ func (c *Config) unreadLeafKeys(listed map[string]bool) []*Error {
 	return errs
 }
 
-// parseLeafURL reads one url entry: host:port gets go-choria's scheme
-// (the engine's nats-leaf), and a host without a port the leafnode port.
+// parseLeafURL reads one url entry: host:port gets go-choria's scheme,
+// leafnode://, and a host without a port the leafnode port.
 func parseLeafURL(s string) (*url.URL, string) {
-	const help = "not host:port or a nats-leaf://, tls://, ws:// or wss:// URL"
+	const help = "not host:port or a leafnode://, nats-leaf://, tls://, ws:// or wss:// URL"
 	raw := s
 	if !strings.Contains(raw, "://") {
-		raw = "nats-leaf://" + raw
+		raw = "leafnode://" + raw
 	}
 	u, err := url.Parse(raw)
 	if err != nil || u.Hostname() == "" || strings.ContainsAny(u.Hostname(), " \t") || u.RawQuery != "" || u.Fragment != "" {

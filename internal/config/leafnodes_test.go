@@ -45,7 +45,7 @@ plugin.choria.network.leafnode_remote.edge.tls.verify = off
 	for _, u := range rs[0].URLs {
 		urls = append(urls, u.String())
 	}
-	if want := []string{"nats-leaf://hub1.example.net:7422", "tls://hub2.example.net:7422", "nats-leaf://[::1]:7000"}; rs[0].Name != "hub" || !slices.Equal(urls, want) {
+	if want := []string{"leafnode://hub1.example.net:7422", "tls://hub2.example.net:7422", "nats-leaf://[::1]:7000"}; rs[0].Name != "hub" || !slices.Equal(urls, want) {
 		t.Errorf("hub: %s %q, want %q", rs[0].Name, urls, want)
 	}
 	if !rs[0].TLSVerify || rs[0].TLSDisable || rs[0].TLSCert != "" || rs[0].Credentials != "" {
@@ -88,13 +88,13 @@ plugin.choria.network.leafnode_remote.a.tls.verfy = true
 	}
 	want := []string{
 		"broker.conf:1: plugin.choria.network.leafnode_remotes: remote a has no plugin.choria.network.leafnode_remote.a.url; set it to the hub's leafnode port",
-		`broker.conf:3: plugin.choria.network.leafnode_remote.b.url = "ftp://hub.example.net:21": not host:port or a nats-leaf://, tls://, ws:// or wss:// URL; unknown scheme ftp`,
+		`broker.conf:3: plugin.choria.network.leafnode_remote.b.url = "ftp://hub.example.net:21": not host:port or a leafnode://, nats-leaf://, tls://, ws:// or wss:// URL; unknown scheme ftp`,
 		`broker.conf:4: plugin.choria.network.leafnode_remote.c.url = "nats-leaf://leaf:xxxxx@hub.example.net:99999": not host:port`,
 		`broker.conf:5: plugin.choria.network.leafnode_remote.d.url = "hub.example.net:7422, ws://hub.example.net": mixes websocket`,
 		`broker.conf:6: plugin.choria.network.leafnode_remote.d.account = "ops": this broker carries all Choria traffic in one account, which go-choria calls choria`,
 		`broker.conf:8: plugin.choria.network.leafnode_remote.e.tls.verify = "flase": not a boolean`,
 		"broker.conf:9: plugin.choria.network.leafnode_remote.e.tls.cert: set without plugin.choria.network.leafnode_remote.e.tls.key",
-		`broker.conf:10: plugin.choria.network.leafnode_remote.f.url = "hub.example.net/path": not host:port or a nats-leaf://, tls://, ws:// or wss:// URL; a leafnode URL has no path`,
+		`broker.conf:10: plugin.choria.network.leafnode_remote.f.url = "hub.example.net/path": not host:port or a leafnode://, nats-leaf://, tls://, ws:// or wss:// URL; a leafnode URL has no path`,
 		"broker.conf:12: plugin.choria.network.leafnode_remote.f.tls.ca: set while plugin.choria.network.leafnode_remote.f.tls.disable = true turns TLS off on this link",
 		"broker.conf:14: plugin.choria.network.leafnode_remote.a.tls.verfy: unknown leafnode remote setting tls.verfy; a remote has url, account, credentials, tls.cert",
 		"broker.conf:13: plugin.choria.network.leafnode_remote.g.url: remote g is not in plugin.choria.network.leafnode_remotes, so this setting would be ignored",
