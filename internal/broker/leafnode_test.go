@@ -452,16 +452,19 @@ func (p *testPKI) stockCert(t *testing.T, name string) (cert, key string) {
 
 // TestLeafnodeStockLeaf: a stock nats-server (the engine's version) joins
 // our hub as a leafnode with TLS and a certificate of our CA matching
-// leafnode_brokers; messages cross both ways.
+// leafnode_brokers; messages cross both ways, and with default_js_domain
+// its clients use our hub's Streams.
 func TestLeafnodeStockLeaf(t *testing.T) {
 	t.Parallel()
 	p := newTestPKI(t)
-	hubCfg := p.leafHub(t)
+	hubCfg := streamsConfig(p, t.TempDir())
+	hubCfg.Network.LeafnodePort, hubCfg.Network.LeafnodeBrokers = testutil.FreePort(t), []string{leafPattern}
 	hub, hubLogs := startBroker(t, hubCfg)
 	cert, key := p.stockCert(t, "leaf7.example.net")
 	client := testutil.FreePort(t)
 	log := stockServer(t, p, "stock-leaf", fmt.Sprintf(`server_name: leaf7.example.net
 listen: 127.0.0.1:%d
+default_js_domain: { "$G": "" }
 leafnodes {
   remotes [ { url: "tls://127.0.0.1:%d", tls { cert_file: %q, key_file: %q, ca_file: %q } } ]
 }
@@ -485,6 +488,25 @@ leafnodes {
 	onHub := mustConnect(t, hub.ClientURL(), p.adminTLS(t))
 	crossRoutes(t, onHub, onStock, "mcollective.broadcast.agent.rpcutil")
 	crossRoutes(t, onStock, onHub, "mcollective.reply.x.1")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	hubJS, _ := jetstream.New(onHub)
+	bucket, err := hubJS.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "STOCK"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stockJS, _ := jetstream.New(onStock)
+	kv, err := stockJS.KeyValue(ctx, "STOCK")
+	if err != nil {
+		t.Fatalf("our hub's bucket from the stock leaf: %v", err)
+	}
+	if _, err := kv.Put(ctx, "k", []byte("from stock")); err != nil {
+		t.Fatal(err)
+	}
+	if e, err := bucket.Get(ctx, "k"); err != nil || string(e.Value()) != "from stock" {
+		t.Fatalf("on the hub: %v", err)
+	}
 }
 
 // TestLeafnodeStockHub: our broker dials a stock nats-server hub that

@@ -27,6 +27,9 @@ func Diff(old, next *Config) []Change {
 		if secret(key) {
 			o, n = hide(o), hide(n)
 		}
+		if strings.HasPrefix(key, LeafRemotePrefix) && strings.HasSuffix(key, ".url") {
+			o, n = redactURL(o), redactURL(n) // a hub's login may be in it
+		}
 		where := next.Where(key)
 		if where == "" {
 			where = "not set (the default applies)"

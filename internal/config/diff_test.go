@@ -61,3 +61,19 @@ func TestAdopt(t *testing.T) {
 		t.Error("Adopt on a clone changed the original")
 	}
 }
+
+// A leafnode url's password is not shown in the reload's warnings.
+func TestDiffLeafURLPassword(t *testing.T) {
+	old, err := Parse("b.conf", []byte("plugin.choria.network.leafnode_remotes = hub\nplugin.choria.network.leafnode_remote.hub.url = nats-leaf://leaf:s3cret@hub1:7422\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, err := Parse("b.conf", []byte("plugin.choria.network.leafnode_remotes = hub\nplugin.choria.network.leafnode_remote.hub.url = nats-leaf://leaf:n3w@hub1:7422, hub2:7422\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := Diff(old, next)
+	if len(ch) != 1 || ch[0].Old != "nats-leaf://leaf:xxxxx@hub1:7422" || ch[0].New != "nats-leaf://leaf:xxxxx@hub1:7422, hub2:7422" {
+		t.Errorf("changes %+v", ch)
+	}
+}
