@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -377,9 +378,14 @@ const (
 	engineSameCluster  = "same cluster name"
 	engineInsecureLeaf = "TLS certificate chain and hostname of solicited leafnodes will not be verified"
 	engineDefaultJSDom = "`default_js_domain` is a temporary backwards compatibility measure"
-	engineLeafCreated  = " - Leafnode connection created for account"
+	engineLeafCreated  = " - Leafnode connection created for account" // outbound
 	engineLeafReadErr  = " - Leafnode connection closed: Read Error"
+	engineLeafNew      = " - Leafnode connection created" // inbound too
+	engineLeafClosed   = " - Leafnode connection closed: "
 )
+
+// engineLeafID is the connection id in an engine line about a leafnode.
+var engineLeafID = regexp.MustCompile(` - lid:(\d+) - `)
 
 // explainLeaf rewrites the engine's leafnode lines: a cluster name clash
 // says what to set, once a minute; so does a hub that drops the link
@@ -391,6 +397,8 @@ func (b *Broker) explainLeaf(msg string) bool {
 	switch {
 	case strings.Contains(msg, engineLeafReadErr) || strings.Contains(msg, engineLeafCreated):
 		return b.explainHubDrop(msg)
+	case strings.Contains(msg, engineLeafNew) || strings.Contains(msg, engineLeafClosed):
+		return b.inboundLeafLine(msg)
 	case strings.Contains(msg, engineSameCluster):
 		b.leafsRefused.add(routeOther)
 		if b.peerLog.allow("leafnode cluster name") {
@@ -670,4 +678,25 @@ func (b *Broker) watchLeafnodes(ctx context.Context, every time.Duration) {
 		case <-t.C:
 		}
 	}
+}
+
+// inboundLeafLine keeps the engine's lines about leafnode connections
+// coming and going only for admitted leafnodes: anyone who reaches the
+// port could otherwise write two lines a try, and refusals are logged,
+// within limits, by admitLeaf; "leafnode admitted" says who got in.
+func (b *Broker) inboundLeafLine(msg string) bool {
+	addr, _, _ := strings.Cut(msg, " - ")
+	if b.remoteAt(addr) != "" {
+		return true // one of our links to a hub
+	}
+	if strings.Contains(msg, engineLeafNew) {
+		return false
+	}
+	m := engineLeafID.FindStringSubmatch(msg)
+	if m == nil {
+		return true
+	}
+	id, _ := strconv.ParseUint(m[1], 10, 64)
+	v, ok := b.conns.Load(id)
+	return ok && v.(*connInfo).role == leafRole
 }

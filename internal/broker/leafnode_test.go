@@ -200,6 +200,10 @@ func TestLeafnodeRefused(t *testing.T) {
 			if n := len(intruderLogs.lines("Leafnode connection closed: Read Error")); n != 0 {
 				t.Errorf("%s: the engine's bare Read Error logged %d times", tc.cfg.Identity, n)
 			}
+			// Nor does the hub log each try: anyone may knock on the port.
+			if n := len(hubLogs.lines("component=nats", "Leafnode connection")); n != 0 {
+				t.Errorf("%s: the hub logged %d engine lines about refused leafnodes\n%s", tc.cfg.Identity, n, hubLogs)
+			}
 		}
 	})
 
