@@ -592,3 +592,97 @@ func waitPort(t *testing.T, port int) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestLeafnodeRemoteTLSKeys: a remote's tls keys at work against stock
+// nats-server hubs: another PKI's certificate and CA (tls.cert, tls.key,
+// tls.ca), a hub whose certificate is not checked (tls.verify = false),
+// and a plaintext hub (tls.disable = true), each warned about.
+func TestLeafnodeRemoteTLSKeys(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	foreign, err := pki.NewCA("Other CA", now.Add(-time.Hour), now.Add(24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		hub   string // the stock hub's leafnodes block, %s: its certificate, key and CA
+		props func(p *testPKI) []string
+		warn  string
+	}{
+		{"another PKI", `tls { cert_file: %q, key_file: %q, ca_file: %q, verify: true }`, func(p *testPKI) []string {
+			return []string{"tls.cert", p.path("other.pem"), "tls.key", p.path("other.key"), "tls.ca", p.path("other-ca.pem")}
+		}, ""},
+		{"hub not verified", `tls { cert_file: %q, key_file: %q, ca_file: %q }`, func(*testPKI) []string {
+			return []string{"tls.verify", "false"}
+		}, "LEAFNODE HUB NOT VERIFIED"},
+		{"plaintext", ``, func(*testPKI) []string {
+			return []string{"tls.disable", "yes"}
+		}, "LEAFNODE TLS IS OFF"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			p := newTestPKI(t)
+			kp, err := foreign.Issue(pki.IssueOptions{Name: "other.example.net", DNSNames: []string{"localhost"}, IPs: []net.IP{net.ParseIP("127.0.0.1")}, KeyType: "ec"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p.write(t, "other.pem", pki.CertsPEM(kp.Chain...))
+			p.writeKey(t, "other.key", kp)
+			p.write(t, "other-ca.pem", pki.CertsPEM(foreign.Cert))
+			block := tc.hub
+			if block != "" {
+				block = fmt.Sprintf(block, p.path("other.pem"), p.path("other.key"), p.path("other-ca.pem"))
+			}
+			client, leafPort := testutil.FreePort(t), testutil.FreePort(t)
+			log := stockServer(t, p, "stock-hub", fmt.Sprintf("server_name: other.example.net\nlisten: 127.0.0.1:%d\nleafnodes {\n  listen: 127.0.0.1:%d\n  %s\n}\n", client, leafPort, block))
+			waitPort(t, leafPort)
+			leafCfg := p.named(t, "leaf1.example.net")
+			dialHub(leafCfg, "hub", fmt.Sprintf("127.0.0.1:%d", leafPort), tc.props(p)...)
+			leaf, leafLogs := startBroker(t, leafCfg)
+			if tc.warn != "" && len(leafLogs.lines("level=WARN", tc.warn, "setting=plugin.choria.network.leafnode_remote.hub.tls.")) != 1 {
+				t.Errorf("no warning %q\n%s", tc.warn, leafLogs)
+			}
+			deadline := time.Now().Add(20 * time.Second)
+			for len(leaf.Leafnodes().Links) != 1 {
+				if time.Now().After(deadline) {
+					stock, _ := os.ReadFile(log)
+					t.Fatalf("no link\nstock:\n%s\nours:\n%s", stock, leafLogs)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			onStock, err := nats.Connect(fmt.Sprintf("nats://127.0.0.1:%d", client), nats.Timeout(3*time.Second))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer onStock.Close()
+			crossRoutes(t, mustConnect(t, leaf.ClientURL(), p.adminTLS(t)), onStock, "mcollective.broadcast.agent.rpcutil")
+		})
+	}
+
+	// Our CA, but a hub certificate that does not name the host dialled.
+	t.Run("wrong name", func(t *testing.T) {
+		t.Parallel()
+		p := newTestPKI(t)
+		kp := p.issue(t, pki.IssueOptions{Name: "elsewhere.example.net"})
+		p.write(t, "elsewhere.pem", pki.CertsPEM(kp.Chain...))
+		p.writeKey(t, "elsewhere.key", kp)
+		leafPort := testutil.FreePort(t)
+		stockServer(t, p, "stock-hub", fmt.Sprintf("listen: 127.0.0.1:%d\nleafnodes {\n  listen: 127.0.0.1:%d\n  tls { cert_file: %q, key_file: %q, ca_file: %q }\n}\n",
+			testutil.FreePort(t), leafPort, p.path("elsewhere.pem"), p.path("elsewhere.key"), p.path("ca.pem")))
+		waitPort(t, leafPort)
+		leafCfg := p.named(t, "leaf1.example.net")
+		dialHub(leafCfg, "hub", fmt.Sprintf("127.0.0.1:%d", leafPort))
+		leaf, leafLogs := startBroker(t, leafCfg)
+		deadline := time.Now().Add(15 * time.Second)
+		for len(leafLogs.lines("leafnode refused", attr("hub", "hub"), "do not include 127.0.0.1, the host dialled")) == 0 || leaf.LeafsRefused(string(pki.Invalid)) == 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("the hub's certificate was not refused\n%s", leafLogs)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if len(leaf.Leafnodes().Links) != 0 {
+			t.Fatal("linked to a hub whose certificate names another host")
+		}
+	})
+}
