@@ -595,8 +595,9 @@ func waitPort(t *testing.T, port int) {
 
 // TestLeafnodeRemoteTLSKeys: a remote's tls keys at work against stock
 // nats-server hubs: another PKI's certificate and CA (tls.cert, tls.key,
-// tls.ca), a hub whose certificate is not checked (tls.verify = false),
-// and a plaintext hub (tls.disable = true), each warned about.
+// tls.ca), also over a wss:// url, a hub whose certificate is not checked
+// (tls.verify = false) and a plaintext hub (tls.disable = true), each of
+// the last two warned about.
 func TestLeafnodeRemoteTLSKeys(t *testing.T) {
 	t.Parallel()
 	now := time.Now()
@@ -606,19 +607,25 @@ func TestLeafnodeRemoteTLSKeys(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name  string
-		hub   string // the stock hub's leafnodes block, %s: its certificate, key and CA
+		hub   string // the stock hub's leafnodes block: %[1]q to %[3]q its certificate, key and CA, %[4]d a websocket port
 		props func(p *testPKI) []string
 		warn  string
 	}{
-		{"another PKI", `tls { cert_file: %q, key_file: %q, ca_file: %q, verify: true }`, func(p *testPKI) []string {
+		{"another PKI", `tls { cert_file: %[1]q, key_file: %[2]q, ca_file: %[3]q, verify: true }`, func(p *testPKI) []string {
 			return []string{"tls.cert", p.path("other.pem"), "tls.key", p.path("other.key"), "tls.ca", p.path("other-ca.pem")}
 		}, ""},
-		{"hub not verified", `tls { cert_file: %q, key_file: %q, ca_file: %q }`, func(*testPKI) []string {
+		{"hub not verified", `tls { cert_file: %[1]q, key_file: %[2]q, ca_file: %[3]q }`, func(*testPKI) []string {
 			return []string{"tls.verify", "false"}
 		}, "LEAFNODE HUB NOT VERIFIED"},
 		{"plaintext", ``, func(*testPKI) []string {
 			return []string{"tls.disable", "yes"}
 		}, "LEAFNODE TLS IS OFF"},
+		{"websocket", `}
+websocket {
+  listen: 127.0.0.1:%[4]d
+  tls { cert_file: %[1]q, key_file: %[2]q, ca_file: %[3]q, verify: true }`, func(p *testPKI) []string {
+			return []string{"tls.cert", p.path("other.pem"), "tls.key", p.path("other.key"), "tls.ca", p.path("other-ca.pem")}
+		}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -630,15 +637,19 @@ func TestLeafnodeRemoteTLSKeys(t *testing.T) {
 			p.write(t, "other.pem", pki.CertsPEM(kp.Chain...))
 			p.writeKey(t, "other.key", kp)
 			p.write(t, "other-ca.pem", pki.CertsPEM(foreign.Cert))
+			client, leafPort, wsPort := testutil.FreePort(t), testutil.FreePort(t), testutil.FreePort(t)
 			block := tc.hub
 			if block != "" {
-				block = fmt.Sprintf(block, p.path("other.pem"), p.path("other.key"), p.path("other-ca.pem"))
+				block = fmt.Sprintf(block, p.path("other.pem"), p.path("other.key"), p.path("other-ca.pem"), wsPort)
 			}
-			client, leafPort := testutil.FreePort(t), testutil.FreePort(t)
 			log := stockServer(t, p, "stock-hub", fmt.Sprintf("server_name: other.example.net\nlisten: 127.0.0.1:%d\nleafnodes {\n  listen: 127.0.0.1:%d\n  %s\n}\n", client, leafPort, block))
+			url := fmt.Sprintf("127.0.0.1:%d", leafPort)
+			if tc.name == "websocket" {
+				url = fmt.Sprintf("wss://localhost:%d", wsPort)
+			}
 			waitPort(t, leafPort)
 			leafCfg := p.named(t, "leaf1.example.net")
-			dialHub(leafCfg, "hub", fmt.Sprintf("127.0.0.1:%d", leafPort), tc.props(p)...)
+			dialHub(leafCfg, "hub", url, tc.props(p)...)
 			leaf, leafLogs := startBroker(t, leafCfg)
 			if tc.warn != "" && len(leafLogs.lines("level=WARN", tc.warn, "setting=plugin.choria.network.leafnode_remote.hub.tls.")) != 1 {
 				t.Errorf("no warning %q\n%s", tc.warn, leafLogs)
