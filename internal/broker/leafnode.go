@@ -87,7 +87,11 @@ func checkLeafConfig(cfg *config.Config) error {
 		return err
 	}
 	if p := n.LeafnodePort; p > 0 && (p == n.ClientPort || p == n.PeerPort && len(n.Peers) > 0) {
-		return fmt.Errorf("plugin.choria.network.leafnode_port = %d is also the client or cluster port (plugin.choria.network.client_port, peer_port); give leafnodes a port of their own, such as 7422", p)
+		where := ""
+		if w := cfg.Where("plugin.choria.network.leafnode_port"); w != "" {
+			where = w + ": "
+		}
+		return fmt.Errorf("%splugin.choria.network.leafnode_port = %d is also the client or cluster port (plugin.choria.network.client_port, peer_port); give leafnodes a port of their own, such as 7422", where, p)
 	}
 	// More than one entry names another member; SRV peers are checked
 	// once resolved (New).
