@@ -324,23 +324,28 @@ plugin.choria.network.leafnode_remote.dc2.credentials = %s
 
 // TestLeafnodeStreams: a KV bucket on the hub is read and written by a
 // client on a leaf without Streams of its own, as go-choria's programs do
-// (no JetStream domain); and with Streams on both, the leaf's client uses
-// its own plainly and the hub's by the hub's domain.
+// (no JetStream domain), also when the hub's Streams have a domain the
+// leaf names; and with Streams on both, the leaf's client uses its own
+// plainly and the hub's by the hub's domain.
 func TestLeafnodeStreams(t *testing.T) {
 	t.Parallel()
-	for _, both := range []bool{false, true} {
-		name := "leaf without Streams"
-		if both {
-			name = "Streams on both"
-		}
-		t.Run(name, func(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		both       bool   // the leaf has Streams too
+		hubDomain  string // the hub's stream.domain
+		leafDomain string // the leaf's
+	}{
+		{"leaf without Streams", false, "", ""},
+		{"leaf without Streams, hub with a domain", false, "hub", "hub"},
+		{"Streams on both", true, "hub", ""},
+	} {
+		both := tc.both
+		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			p := newTestPKI(t)
 			hubCfg := streamsConfig(p, t.TempDir())
 			hubCfg.Network.LeafnodePort, hubCfg.Network.LeafnodeBrokers = testutil.FreePort(t), []string{leafPattern}
-			if both {
-				hubCfg.Network.Stream.Domain = "hub"
-			}
+			hubCfg.Network.Stream.Domain = tc.hubDomain
 			hub, hubLogs := startBroker(t, hubCfg)
 			_, adminJS := streamsJS(t, hub.ClientURL(), p.adminTLS(t))
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -355,6 +360,7 @@ func TestLeafnodeStreams(t *testing.T) {
 
 			leafCfg := p.named(t, "leaf1.example.net")
 			dialHub(leafCfg, "hub", leafURL(hubCfg))
+			leafCfg.Network.Stream.Domain = tc.leafDomain
 			if both {
 				leafCfg.Network.Stream.Store = t.TempDir()
 			}
