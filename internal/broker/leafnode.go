@@ -366,6 +366,10 @@ func (b *Broker) leafStreamsOptions(opts *server.Options) {
 		opts.JsAccDefaultDomain = map[string]string{server.DEFAULT_GLOBAL_ACCOUNT: ""}
 	case b.leaf.forward:
 		opts.JsAccDefaultDomain = map[string]string{server.DEFAULT_GLOBAL_ACCOUNT: d}
+		if p := b.policy.Load(); p != nil && p.Enabled && !p.PrivateReplies {
+			// The hub's Streams bring their trade-off here too.
+			b.log.Warn("this leaf's clients and nodes use the hub's Choria Streams, with plugin.choria.network.stream.private_replies = false: node and client certificates may subscribe to the shared JetStream inbox <collective>.reply.*.*, so a stolen node certificate can read every client's replies; set it to true to keep replies private (node-side Streams is then off)")
+		}
 	case d != "" && n.Stream.Store == "":
 		b.log.Warn("plugin.choria.network.stream.domain does nothing on this broker: it names this broker's Streams (set stream.store) or, on a leaf without Streams, its hub's (set leafnode_remotes)", "setting", domainKey)
 	}
