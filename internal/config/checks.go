@@ -182,3 +182,21 @@ func validHostname(s string) bool {
 	}
 	return !isDigits(labels[len(labels)-1])
 }
+
+// checkHostPort: an address handed to clients as is, so a typo only
+// shows up as clients failing to connect.
+func checkHostPort(v any) string {
+	s := v.(string)
+	if s == "" {
+		return ""
+	}
+	const help = "not host:port, such as nats1.example.net:443"
+	host, port, err := net.SplitHostPort(s)
+	if err != nil || host == "" || strings.ContainsAny(host, " \t/") {
+		return help
+	}
+	if _, ok := parsePort(port, false); !ok {
+		return help + "; the port must be 1-65535"
+	}
+	return ""
+}

@@ -80,6 +80,12 @@ type Network struct {
 	// certificate name patterns accepted as routes besides the peers' names.
 	ClusterBrokers []string
 
+	// WebsocketPort (plugin.choria.network.websocket_port, 0 = off) takes
+	// wss:// connections on ListenAddress; WebsocketAdvertise is the
+	// host:port the cluster tells websocket clients.
+	WebsocketPort      int
+	WebsocketAdvertise string
+
 	PprofPort          int           // plugin.choria.network.pprof_port: Go profiling on 127.0.0.1, 0 = off
 	HandshakeAdmission bool          // plugin.choria.network.handshake_admission (ours): bound TLS handshakes in flight
 	HandshakeLimit     int           // plugin.choria.network.handshake_limit (ours): 0 adapts to the machine
@@ -95,6 +101,12 @@ type Network struct {
 	// a client certificate into the engine's system account; both or neither.
 	SystemUser     string
 	SystemPassword string
+
+	// MappingNames is plugin.choria.network.mapping.names; Mappings are
+	// the pairs they name, in that order, read from mapping.NAME.source
+	// and .destination (mapping.go).
+	MappingNames []string
+	Mappings     []Mapping
 
 	Stream Stream
 }

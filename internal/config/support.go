@@ -22,8 +22,6 @@ const (
 const (
 	featLeafnodes    = "leafnodes"
 	featGateways     = "gateways"
-	featWebsockets   = "websockets"
-	featMappings     = "subject mappings"
 	featProvisioning = "provisioning"
 	featJWT          = "JWT and anonymous TLS logins"
 )
@@ -31,7 +29,7 @@ const (
 // Why an ignored key is harmless.
 const (
 	otherProgram = "a setting of the Choria server or client; the broker does not use it"
-	obsolete     = "obsolete: go-choria stopped reading it in 2021; remove it"
+	obsolete     = "obsolete: go-choria ignores it too (it stopped reading it in 2021); remove it"
 	natsLogin    = "a NATS login for Choria servers and clients; the broker's own connections use its certificate"
 )
 
@@ -101,8 +99,9 @@ func isFamily(name string) bool { return strings.HasSuffix(name, ".*") }
 
 // checkedFamilies are implemented families: the config package accepts
 // any key under them, and their reader refuses a property it does not
-// know, naming file and line (internal/adapter for adapters).
-var checkedFamilies = map[string]bool{"plugin.choria.adapter.*": true}
+// know, naming file and line (internal/adapter for adapters, mapping.go
+// for subject mappings).
+var checkedFamilies = map[string]bool{"plugin.choria.adapter.*": true, "plugin.choria.network.mapping.*": true}
 
 // noteUnsupported records a set key the broker does not act on; a key
 // set twice is reported once, at its last line, as Raw keeps the last value.

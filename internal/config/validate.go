@@ -17,6 +17,9 @@ var rules = []rule{
 	{keys: []string{"collectives", "main_collective"}, check: mainCollectiveKnown},
 	{keys: []string{"plugin.security.provider", "plugin.security.file.certificate", "plugin.security.file.key", "plugin.security.file.ca"}, check: fileProviderPaths},
 	{keys: []string{"plugin.choria.network.system.user", "plugin.choria.network.system.password"}, check: systemLogin},
+	{keys: []string{"plugin.choria.network.websocket_port", "plugin.choria.network.websocket_advertise"}, check: websocketAdvertise},
+	{keys: []string{"plugin.choria.network.websocket_port", "plugin.choria.network.client_port", "plugin.choria.stats_port", "plugin.choria.stats_address",
+		"plugin.choria.network.pprof_port", "plugin.choria.network.peer_port", "plugin.choria.network.listen_address", "plugin.choria.network.peers"}, check: websocketPort},
 }
 
 // Validate checks every known setting's value, including values set by
@@ -110,14 +113,20 @@ func systemLogin(c *Config) []*Error {
 	if pass {
 		set, missing = missing, set
 	}
-	e := &Error{Key: set, Msg: "set without " + missing + "; set both to allow system account logins, or neither"}
-	w := c.Where(set)
+	return []*Error{c.KeyError(set, "set without "+missing+"; set both to allow system account logins, or neither")}
+}
+
+// KeyError is msg about key, placed at the file:line that set it (the
+// main file when no line did), for checks made after parsing.
+func (c *Config) KeyError(key, msg string) *Error {
+	e := &Error{File: c.File, Key: key, Msg: msg}
+	w := c.Where(key)
 	if n, err := strconv.Atoi(strings.TrimPrefix(w, "line ")); err == nil {
-		e.Line = n // Parse without a file name
+		e.File, e.Line = "", n // Parse without a file name
 	} else if i := strings.LastIndexByte(w, ':'); i > 0 {
 		if n, err := strconv.Atoi(w[i+1:]); err == nil {
 			e.File, e.Line = w[:i], n
 		}
 	}
-	return []*Error{e}
+	return e
 }
