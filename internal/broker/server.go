@@ -131,6 +131,7 @@ func newBroker(cfg *config.Config, log *slog.Logger, resolver *net.Resolver) (*B
 	}
 	b.streams.secret = newInprocSecret()
 	b.streamsOptions(b.opts)
+	b.websocketOptions(b.opts)
 	return b, nil
 }
 
@@ -148,8 +149,10 @@ func CheckConfig(cfg *config.Config) error {
 	if _, err := newPolicy(cfg); err != nil {
 		return err
 	}
-	_, err := pki.CompilePatterns("plugin.choria.network.cluster_brokers", n.ClusterBrokers)
-	return err
+	if _, err := pki.CompilePatterns("plugin.choria.network.cluster_brokers", n.ClusterBrokers); err != nil {
+		return err
+	}
+	return checkMappings(cfg)
 }
 
 func newPolicy(cfg *config.Config) (*authz.Policy, error) {
@@ -222,7 +225,10 @@ func (b *Broker) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("cannot configure the NATS engine: %w", err)
 	}
-	srv.SetLoggerV2(&natsLogger{log: b.log, fatal: b.onFatal, limiter: b.limiter, filters: []func(string) bool{b.explainRouteAuth, b.explainViolation, b.noteStreamRecovery}}, b.opts.Debug, false, false)
+	if err := b.applyMappings(srv); err != nil {
+		return err
+	}
+	srv.SetLoggerV2(&natsLogger{log: b.log, fatal: b.onFatal, limiter: b.limiter, filters: []func(string) bool{b.explainRouteAuth, b.explainViolation, b.noteStreamRecovery, b.explainWebsocket}}, b.opts.Debug, false, false)
 	b.srv = srv
 
 	watchCtx, stopWatch := context.WithCancel(ctx)
