@@ -2,6 +2,8 @@ package fleet
 
 import (
 	"context"
+	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -34,8 +36,18 @@ func TestWebsocketFleet(t *testing.T) {
 		t.Fatalf("%d nodes on the websocket listener, want 20", n)
 	}
 
+	// The client's file names the broker as go-choria's would.
+	f, err := os.OpenFile(env.ClientConf, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("plugin.choria.middleware_hosts = " + wss[0] + "\n")
+	f.Close()
 	c := credentials(t, env.ClientConf, false)
-	res, err := Ping(context.Background(), PingOptions{Servers: wss, Cert: c.Cert, CA: c.CA, Timeout: 10 * time.Second, Expect: 20, RPC: true})
+	if !slices.Equal(c.Servers, wss) {
+		t.Fatalf("servers %v from middleware_hosts, want %v", c.Servers, wss)
+	}
+	res, err := Ping(context.Background(), PingOptions{Servers: c.Servers, Cert: c.Cert, CA: c.CA, Timeout: 10 * time.Second, Expect: 20, RPC: true})
 	if err != nil {
 		t.Fatal(err)
 	}
