@@ -51,6 +51,9 @@ type pageData struct {
 	Peers         []peer
 	ExpectedPeers int
 
+	Websocket      string // the listener's URL, "" when off
+	WebsocketConns int
+
 	Federation           bool
 	FedReceived, FedSent float64
 	FedRate              string
@@ -105,6 +108,11 @@ func (s *Stats) servePage(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		d.ExpectedPeers = b.ExpectedPeers()
+		if d.Websocket = b.WebsocketURL(); d.Websocket != "" {
+			for _, n := range b.WebsocketByRole() {
+				d.WebsocketConns += n
+			}
+		}
 		ts := b.TrustStatus()
 		d.CertSubject, d.CertNotAfter, d.CertLeft = ts.CertSubject, ts.CertNotAfter, ts.CertNotAfter.Sub(now)
 		d.CRLFile, d.CRLNextUpdate, d.CRLEntries = ts.CRLFile, ts.CRLNextUpdate, ts.CRLEntries
