@@ -13,10 +13,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/choria-broker/choria-broker/dist/disttest"
 	"github.com/choria-broker/choria-broker/internal/config"
 	"github.com/choria-broker/choria-broker/internal/devenv"
 	"github.com/choria-broker/choria-broker/internal/testutil"
+	"github.com/choria-broker/choria-broker/internal/testutil/devbroker"
 )
 
 func TestMain(m *testing.M) { disttest.Main(m) }
@@ -53,6 +56,16 @@ const (
   stream_max_store => "2G",
   stream_retention => { "event" => "30d", "advisory" => "7d" },
   stream_replicas  => { "event" => 1, "leader_election" => 1 },
+}
+`
+	// Not the seed's: websockets (the port from hiera, as it must be free)
+	// and subject mappings, in the order given.
+	websocket = `class{"choria_broker":
+  websocket_advertise => "ws.example.net:443",
+  mappings            => {
+    "partitions" => { "source" => "in.registration.*.>", "destination" => "registration.{{partition(5,1)}}.{{wildcard(1)}}.>" },
+    "legacy"     => { "source" => "legacy.registration", "destination" => "mcollective.broadcast.agent.registration" },
+  },
 }
 `
 	// Not the seed's: the README's federation broker.
@@ -123,6 +136,7 @@ type scratch struct {
 	env                           *devenv.Env
 	clientPort, clusterPort       int
 	monitorPort                   int
+	websocketPort                 int // 0: not set
 }
 
 // TestSeedManifests applies the seed's three manifests (and the README's
@@ -163,12 +177,16 @@ func TestSeedManifests(t *testing.T) {
 		{"collectd", seedCollectd, "puppet.example.net", "upstart"},
 		{"federation", federation, "puppet.example.net", "systemd"},
 		{"streams", streams, "puppet.example.net", "systemd"},
+		{"websocket", websocket, "puppet.example.net", "systemd"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			s := &scratch{dir: t.TempDir(), manifest: c.manifest, certname: c.certname, env: env,
 				clientPort: testutil.FreePort(t), clusterPort: testutil.FreePort(t), monitorPort: testutil.FreePort(t)}
 			s.root = filepath.Join(s.dir, "root")
+			if c.name == "websocket" {
+				s.websocketPort = testutil.FreePort(t)
+			}
 			s.hiera(t, c.provider)
 			if code, out := s.apply(t, puppet, modules); code != 2 {
 				t.Fatalf("first puppet apply: exit %d, want 2 (changes, no failures)\n%s", code, out)
@@ -208,6 +226,9 @@ func (s *scratch) hiera(t *testing.T, provider string) {
 		"choria_broker::client_port":      s.clientPort,
 		"choria_broker::cluster_port":     s.clusterPort,
 		"choria_broker::monitor_port":     s.monitorPort,
+	}
+	if s.websocketPort > 0 {
+		data["choria_broker::websocket_port"] = s.websocketPort
 	}
 	// JSON is YAML.
 	text, err := json.MarshalIndent(data, "", "  ")
@@ -386,6 +407,17 @@ func (s *scratch) checkFiles(t *testing.T, name, provider string) {
 	} else if cfg.Network.Stream.Store != "" {
 		t.Errorf("Streams on without stream_store: %q", cfg.Network.Stream.Store)
 	}
+	if name == "websocket" {
+		want := []config.Mapping{
+			{Name: "partitions", Source: "in.registration.*.>", Destination: "registration.{{partition(5,1)}}.{{wildcard(1)}}.>"},
+			{Name: "legacy", Source: "legacy.registration", Destination: "mcollective.broadcast.agent.registration"},
+		}
+		if n := cfg.Network; n.WebsocketPort != s.websocketPort || n.WebsocketAdvertise != "ws.example.net:443" || !slices.Equal(n.Mappings, want) {
+			t.Errorf("websocket: port %d, advertise %q, mappings %+v", n.WebsocketPort, n.WebsocketAdvertise, n.Mappings)
+		}
+	} else if cfg.Network.WebsocketPort != 0 || len(cfg.Network.Mappings) != 0 {
+		t.Errorf("websocket port %d or mappings %v without the parameters", cfg.Network.WebsocketPort, cfg.Network.Mappings)
+	}
 	if name == "cluster" {
 		want := []string{"nats1.example.net", "nats2.example.net", "nats3.example.net", "nats4.example.net", "nats5.example.net"}
 		if !slices.Equal(cfg.Network.Peers, want) || cfg.Network.PeerPort != s.clusterPort ||
@@ -409,6 +441,18 @@ func (s *scratch) runBroker(t *testing.T) {
 	}
 	if err := nc.Flush(); err != nil {
 		t.Errorf("client of the broker from the written broker.conf: %v", err)
+	}
+	if s.websocketPort > 0 {
+		url := fmt.Sprintf("wss://127.0.0.1:%d", s.websocketPort)
+		ws, err := nats.Connect(url, nats.Secure(devbroker.TLS(t, s.env, s.env.PKI.Client)), nats.Timeout(5*time.Second), nats.NoReconnect())
+		if err != nil {
+			t.Errorf("client over %s: %v", url, err)
+		} else {
+			if _, err := ws.RTT(); err != nil {
+				t.Errorf("client over %s: %v", url, err)
+			}
+			ws.Close()
+		}
 	}
 	p.Stop(t)
 }

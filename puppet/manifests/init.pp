@@ -117,6 +117,17 @@
 #   Federation brokers' host:port (plugin.choria.federation_middleware_hosts).
 # @param collective_middleware_hosts
 #   This collective's brokers' host:port, for the federation broker (plugin.choria.middleware_hosts).
+# @param websocket_port
+#   plugin.choria.network.websocket_port: a wss:// listener for clients and nodes behind proxies that
+#   pass only HTTPS (through, not terminating TLS), with the client port's certificates and roles; 0 is off.
+# @param websocket_advertise
+#   plugin.choria.network.websocket_advertise: the host:port websocket clients of the cluster are told
+#   to use (needs websocket_port).
+# @param mappings
+#   Subject mappings in the client account, in the order given (the first whose source matches applies):
+#   name => { 'source' => subject, 'destination' => subject with NATS mapping functions }, such as
+#   { 'partitions' => { 'source' => 'in.registration.*.>', 'destination' => 'registration.{{partition(5,1)}}.{{wildcard(1)}}.>' } }
+#   (plugin.choria.network.mapping.names and mapping.NAME.source|destination).
 # @param federation_brokers
 #   Certname patterns of federation brokers allowed on this network broker
 #   (plugin.choria.network.federation_brokers).
@@ -177,6 +188,9 @@ class choria_broker (
   Array[String[1]] $federation_middleware_hosts = [],
   Array[String[1]] $collective_middleware_hosts = [],
   Array[String[1]] $federation_brokers = [],
+  Integer[0, 65535] $websocket_port = 0,
+  Optional[Pattern[/\A(\[[0-9a-fA-F:.]+\]|[^\s:\/\[\]]+):[0-9]{1,5}\z/]] $websocket_advertise = undef,
+  Hash[Pattern[/\A[a-zA-Z0-9_-]+\z/], Struct[{ source => String[1], destination => String[1] }]] $mappings = {},
   Hash[String[1], Scalar] $extra_config = {},
   Pattern[/\A\//] $sysctl_file = '/etc/sysctl.d/60-choria-broker.conf',
   Pattern[/\A\//] $collectd_dir = '/etc/collectd/collectd.conf.d',
@@ -189,6 +203,9 @@ class choria_broker (
   }
   if !$network_broker and !$federation_broker {
     fail('choria_broker: enable network_broker or federation_broker (or both)')
+  }
+  if $websocket_advertise =~ NotUndef and $websocket_port == 0 {
+    fail('choria_broker: websocket_advertise needs websocket_port')
   }
   if $manage_collectd and $monitor_port == 0 {
     fail('choria_broker: manage_collectd => true needs monitor_port')
