@@ -84,10 +84,18 @@ const wsHandshakeError = "websocket: TLS handshake error from "
 
 // explainWebsocket logs a refused websocket handshake as a refused client
 // connection, with the peer, within the log limit; other failed
-// handshakes (a scanner, a client hanging up) are bounded by the limit on
-// engine lines about single connections. It returns false when it
-// handled the line.
+// handshakes and upgrades (a scanner, a client hanging up, a plain HTTPS
+// request) are bounded by the limit on engine lines about single
+// connections. It returns false when it handled the line.
 func (b *Broker) explainWebsocket(msg string) bool {
+	// After the TLS handshake: an HTTP request that is no websocket
+	// upgrade, or for the leafnode path with leafnodes off.
+	if strings.Contains(msg, " - websocket handshake error: ") || msg == "Not configured to accept leaf node connections" {
+		if b.limiter.allow(limitEngine, "websocket upgrade") {
+			b.log.Warn("websocket upgrade refused", "detail", msg)
+		}
+		return false
+	}
 	rest, ok := strings.CutPrefix(msg, wsHandshakeError)
 	if !ok {
 		return true

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -163,6 +164,25 @@ func TestWebsocketAdmission(t *testing.T) {
 	if len(b.WebsocketByRole()) != 0 {
 		t.Errorf("refused connections counted as connected: %v", b.WebsocketByRole())
 	}
+
+	// An admitted certificate's plain HTTPS request is no upgrade.
+	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: clientTLS(p.ca.Cert, p.issue(t, pki.IssueOptions{Name: "curl.example.net"}))}}
+	defer hc.CloseIdleConnections()
+	resp, err := hc.Get(strings.Replace(b.WebsocketURL(), "wss://", "https://", 1) + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode < 400 {
+		t.Errorf("a plain HTTPS request got %s", resp.Status)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(logs.lines("level=WARN", "websocket upgrade refused", "websocket handshake error")) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("refused upgrade not logged once as a warning\n%s", logs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	if l := logs.lines("level=ERROR"); len(l) != 0 {
 		t.Errorf("refusals logged as errors: %q", l)
 	}
@@ -202,5 +222,27 @@ func TestWebsocketRevokedDisconnected(t *testing.T) {
 	if nc, err := connect(b.WebsocketURL(), clientTLS(p.ca.Cert, kp)); err == nil {
 		nc.Close()
 		t.Error("the revoked certificate reconnected over websocket")
+	}
+}
+
+// Lame duck moves websocket clients off too, and admits no new ones.
+func TestWebsocketLameDuck(t *testing.T) {
+	t.Parallel()
+	p := newTestPKI(t)
+	cfg := wsConfig(t, p)
+	cfg.Network.LameDuckDuration, cfg.Network.LameDuckGrace = time.Second, 100*time.Millisecond
+	b, logs := startBroker(t, cfg)
+	kp := p.issue(t, pki.IssueOptions{Name: "node1.example.net"})
+	closed := make(chan struct{})
+	connectWS(t, b, p, kp, nats.ClosedHandler(func(*nats.Conn) { close(closed) }))
+	b.LameDuck()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("websocket connection still open in lame duck\n%s", logs)
+	}
+	if nc, err := connect(b.WebsocketURL(), clientTLS(p.ca.Cert, kp)); err == nil {
+		nc.Close()
+		t.Error("a websocket client admitted in lame duck")
 	}
 }
