@@ -22,6 +22,8 @@ func TestMappings(t *testing.T) {
 		{Name: "partitions", Source: "in.registration.*.>", Destination: "registration.{{partition(5,1)}}.{{wildcard(1)}}.>"},
 		{Name: "legacy", Source: "legacy.registration", Destination: "mcollective.broadcast.agent.registration"},
 		{Name: "sneak", Source: "mcollective.reply.sneak.1", Destination: "mcollective.broadcast.agent.rpcutil"},
+		// What README warns of: replies moved to a subject nodes read.
+		{Name: "leak", Source: "mcollective.reply.*.*", Destination: "mcollective.broadcast.agent.registration"},
 	}
 	b, logs := startBroker(t, cfg)
 	if l := logs.lines("subject mapping", attr("name", "partitions"), attr("destination", "registration.{{partition(5,1)}}.{{wildcard(1)}}.>")); len(l) != 1 {
@@ -77,6 +79,18 @@ func TestMappings(t *testing.T) {
 	}
 	if l := logs.lines("subject refused", attr("subject", "mcollective.broadcast.agent.rpcutil"), attr("certificate", "node1.example.net")); len(l) != 1 {
 		t.Errorf("refusal not logged on the destination\n%s", logs)
+	}
+
+	// A mapping moves traffic to whoever reads the destination: a reply
+	// to a client reaches another node.
+	other := connectRole(t, b, p, p.issue(t, pki.IssueOptions{Name: "node2.example.net"}))
+	leaked, err := other.SubscribeSync("mcollective.broadcast.agent.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other.Flush()
+	if !outcome(t, leaked, node, func() { node.Publish(replySubject("rip.mcollective")+".1", []byte("x")); node.Flush() }) {
+		t.Error("the reply did not reach the mapping's destination")
 	}
 }
 
