@@ -37,16 +37,24 @@ import (
 const wsUpgradeTime = 2 * time.Second
 
 // websocketOptions turns the engine's websocket listener on, with
-// go-choria's settings: listen_address, compression on, auth_timeout.
+// go-choria's settings: listen_address, compression on, auth_timeout. It
+// runs after clusterOptions.
 func (b *Broker) websocketOptions(opts *server.Options) {
 	n := b.cfg.Network
 	if n.WebsocketPort == 0 {
 		return
 	}
+	adv := n.WebsocketAdvertise
+	if adv == "" && len(opts.Routes) > 0 {
+		// As for the client port (clusterOptions): members gossip this,
+		// and the certificate names the identity, not the addresses of
+		// the interfaces the engine would gossip instead.
+		adv = net.JoinHostPort(b.cfg.Identity, strconv.Itoa(n.WebsocketPort))
+	}
 	opts.Websocket = server.WebsocketOpts{
 		Host:             n.ListenAddress,
 		Port:             n.WebsocketPort,
-		Advertise:        n.WebsocketAdvertise,
+		Advertise:        adv,
 		AuthTimeout:      n.AuthTimeout.Seconds(),
 		Compression:      true,
 		HandshakeTimeout: n.TLSTimeout + wsUpgradeTime,
