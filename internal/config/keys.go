@@ -62,6 +62,9 @@ var settings = []setting{
 	// websockets: wss:// with the client port's admission, see internal/broker/websocket.go
 	{name: "plugin.choria.network.websocket_port", kind: kPortOff, def: "0", field: func(c *Config) any { return &c.Network.WebsocketPort }},
 	{name: "plugin.choria.network.websocket_advertise", kind: kString, check: checkHostPort, field: func(c *Config) any { return &c.Network.WebsocketAdvertise }},
+	// subject mappings in the client account: see mapping.go and internal/broker/mapping.go
+	{name: "plugin.choria.network.mapping.names", kind: kList, field: func(c *Config) any { return &c.Network.MappingNames }},
+	{name: "plugin.choria.network.mapping.*", kind: kString},
 	// reconnect storms and restarts: see internal/broker/gate.go
 	{name: "plugin.choria.network.handshake_admission", kind: kBool, def: "true", field: func(c *Config) any { return &c.Network.HandshakeAdmission }},
 	{name: "plugin.choria.network.handshake_limit", kind: kInt, def: "0", check: between(0, 1_000_000), field: func(c *Config) any { return &c.Network.HandshakeLimit }},
@@ -109,9 +112,6 @@ var settings = []setting{
 	{name: "plugin.choria.network.system_account", kind: kString, support: ignored, about: obsolete},
 	{name: "plugin.choria.network.system.user", kind: kString, field: func(c *Config) any { return &c.Network.SystemUser }},
 	{name: "plugin.choria.network.system.password", kind: kString, field: func(c *Config) any { return &c.Network.SystemPassword }},
-	// subject mappings in the client account: see mapping.go and internal/broker/mapping.go
-	{name: "plugin.choria.network.mapping.names", kind: kList, field: func(c *Config) any { return &c.Network.MappingNames }},
-	{name: "plugin.choria.network.mapping.*", kind: kString},
 	{name: "plugin.choria.network.provisioning.client_password", kind: kString, support: refused, about: featProvisioning},
 	{name: "plugin.choria.network.provisioning.signer_cert", kind: kPath, support: refused, about: featProvisioning},
 	{name: "plugin.choria.network.provisioning.provisioner_without_token", kind: kBool, support: refused, about: featProvisioning},
