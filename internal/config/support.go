@@ -21,7 +21,6 @@ const (
 // Refused features, as README's "Not supported yet" lists them.
 const (
 	featLeafnodes    = "leafnodes"
-	featGateways     = "gateways"
 	featWebsockets   = "websockets"
 	featMappings     = "subject mappings"
 	featProvisioning = "provisioning"
@@ -101,8 +100,9 @@ func isFamily(name string) bool { return strings.HasSuffix(name, ".*") }
 
 // checkedFamilies are implemented families: the config package accepts
 // any key under them, and their reader refuses a property it does not
-// know, naming file and line (internal/adapter for adapters).
-var checkedFamilies = map[string]bool{"plugin.choria.adapter.*": true}
+// know, naming file and line (internal/adapter for adapters, gateways.go
+// for gateway remotes).
+var checkedFamilies = map[string]bool{"plugin.choria.adapter.*": true, "plugin.choria.network.gateway_remote.*": true}
 
 // noteUnsupported records a set key the broker does not act on; a key
 // set twice is reported once, at its last line, as Raw keeps the last value.

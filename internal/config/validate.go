@@ -1,9 +1,6 @@
 package config
 
-import (
-	"strconv"
-	"strings"
-)
+import "strings"
 
 // rule is a check that spans settings.
 type rule struct {
@@ -17,6 +14,7 @@ var rules = []rule{
 	{keys: []string{"collectives", "main_collective"}, check: mainCollectiveKnown},
 	{keys: []string{"plugin.security.provider", "plugin.security.file.certificate", "plugin.security.file.key", "plugin.security.file.ca"}, check: fileProviderPaths},
 	{keys: []string{"plugin.choria.network.system.user", "plugin.choria.network.system.password"}, check: systemLogin},
+	{keys: []string{"plugin.choria.network.gateway_port", "plugin.choria.network.gateway_remotes", "plugin.choria.network.gateway_name"}, check: gatewaySettings},
 }
 
 // Validate checks every known setting's value, including values set by
@@ -110,14 +108,6 @@ func systemLogin(c *Config) []*Error {
 	if pass {
 		set, missing = missing, set
 	}
-	e := &Error{Key: set, Msg: "set without " + missing + "; set both to allow system account logins, or neither"}
-	w := c.Where(set)
-	if n, err := strconv.Atoi(strings.TrimPrefix(w, "line ")); err == nil {
-		e.Line = n // Parse without a file name
-	} else if i := strings.LastIndexByte(w, ':'); i > 0 {
-		if n, err := strconv.Atoi(w[i+1:]); err == nil {
-			e.File, e.Line = w[:i], n
-		}
-	}
+	e := c.errorAt(set, "set without "+missing+"; set both to allow system account logins, or neither")
 	return []*Error{e}
 }
