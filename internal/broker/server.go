@@ -58,6 +58,9 @@ type Broker struct {
 	limiter      *logLimiter // bounds what peers can make us log; tests shorten its limit before Run
 	peersRefused refusalCounts
 
+	gateway         gatewayState // gateway.go
+	gatewaysRefused refusalCounts
+
 	fatal     chan string
 	fatalOnce sync.Once
 	lameDuck  atomic.Bool   // refusing new clients while moving the connected ones off
@@ -97,7 +100,8 @@ func newBroker(cfg *config.Config, log *slog.Logger, resolver *net.Resolver) (*B
 		crl:        crlState{refreshNow: make(chan struct{}, 1)},
 		trustRetry: time.Minute,
 	}
-	b.limiter, b.peersRefused = newLogLimiter(log, defaultLogLimit), newRefusalCounts()
+	b.limiter, b.peersRefused = newLogLimiter(log, defaultLogLimit), newRefusalCounts(peerRefusalReasons)
+	b.gatewaysRefused = newRefusalCounts(gatewayRefusalReasons)
 	b.trustStamps = b.stampTrust()
 	now := time.Now()
 	id, err := pki.Load(b.files, cfg.Identity, now)
@@ -129,6 +133,9 @@ func newBroker(cfg *config.Config, log *slog.Logger, resolver *net.Resolver) (*B
 	if err := b.clusterOptions(context.Background(), b.opts); err != nil {
 		return nil, err
 	}
+	if err := b.gatewayOptions(b.opts); err != nil {
+		return nil, err
+	}
 	b.streams.secret = newInprocSecret()
 	b.streamsOptions(b.opts)
 	return b, nil
@@ -146,6 +153,9 @@ func CheckConfig(cfg *config.Config) error {
 		return err
 	}
 	if _, err := newPolicy(cfg); err != nil {
+		return err
+	}
+	if _, err := pki.CompilePatterns("plugin.choria.network.gateway_brokers", n.GatewayBrokers); err != nil {
 		return err
 	}
 	_, err := pki.CompilePatterns("plugin.choria.network.cluster_brokers", n.ClusterBrokers)
@@ -222,7 +232,7 @@ func (b *Broker) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("cannot configure the NATS engine: %w", err)
 	}
-	srv.SetLoggerV2(&natsLogger{log: b.log, fatal: b.onFatal, limiter: b.limiter, filters: []func(string) bool{b.explainRouteAuth, b.explainViolation, b.noteStreamRecovery}}, b.opts.Debug, false, false)
+	srv.SetLoggerV2(&natsLogger{log: b.log, fatal: b.onFatal, limiter: b.limiter, filters: []func(string) bool{b.explainRouteAuth, b.explainViolation, b.noteStreamRecovery, b.explainGateway}}, b.opts.Debug, false, false)
 	b.srv = srv
 
 	watchCtx, stopWatch := context.WithCancel(ctx)
@@ -274,7 +284,11 @@ func (b *Broker) Run(ctx context.Context) error {
 			b.watchStoreLimit(watchCtx)
 		}()
 	}
-	wg.Add(8)
+	wg.Add(9)
+	go func() {
+		defer wg.Done()
+		b.watchGateways(watchCtx, 10*time.Second, time.Minute)
+	}()
 	go func() {
 		defer wg.Done()
 		b.refreshCRL(watchCtx)

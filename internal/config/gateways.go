@@ -176,6 +176,9 @@ func gatewaySettings(c *Config) []*Error {
 			errs = append(errs, c.errorAt("plugin.choria.network.gateway_remotes", fmt.Sprintf("remote %s has no %s%s.urls; set it to the remote cluster's gateways, host:port, comma separated", g.Name, gatewayPrefix, g.Name)))
 		}
 		tls := gatewayPrefix + g.Name + ".tls."
+		if g.TLS.Disable && (g.TLS.Cert != "" || g.TLS.Key != "" || g.TLS.CA != "" || g.TLS.SkipVerify) {
+			errs = append(errs, c.errorAt(tls+"disable", "plaintext leaves no use for the tls.cert, tls.key, tls.ca or tls.verify also set for this remote; remove them, or tls.disable"))
+		}
 		if (g.TLS.Cert == "") != (g.TLS.Key == "") {
 			key, missing := tls+"cert", tls+"key"
 			if g.TLS.Cert == "" {

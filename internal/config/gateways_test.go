@@ -65,6 +65,8 @@ func TestGatewaysErrors(t *testing.T) {
 			`remote "A" is listed twice`},
 		{"cert without key", base + "plugin.choria.network.gateway_remote.WEST.urls = a:1\nplugin.choria.network.gateway_remote.WEST.tls.cert = /c.pem\n",
 			`b.conf:4: plugin.choria.network.gateway_remote.WEST.tls.cert: set without plugin.choria.network.gateway_remote.WEST.tls.key`},
+		{"plain with TLS settings", base + "plugin.choria.network.gateway_remote.WEST.urls = a:1\nplugin.choria.network.gateway_remote.WEST.tls.disable = yes\nplugin.choria.network.gateway_remote.WEST.tls.ca = /ca.pem\n",
+			`b.conf:4: plugin.choria.network.gateway_remote.WEST.tls.disable: plaintext leaves no use for`},
 		{"bad pattern", "plugin.choria.network.gateway_brokers = a(\n",
 			`b.conf:1: plugin.choria.network.gateway_brokers = "a(": "a(" is not a valid regular expression`},
 	} {
