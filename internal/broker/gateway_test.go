@@ -509,3 +509,46 @@ plugin.choria.network.gateway_remote.WEST.tls.key = %s
 		t.Fatalf("got %v, want …%s…", err, want)
 	}
 }
+
+// TestGatewayAcceptOnly: a gateway port without remotes (go-choria cannot
+// have one) takes a remote cluster whose certificate matches
+// gateway_brokers, here a stock nats-server with mutual TLS; the link
+// forms both ways and messages cross it.
+func TestGatewayAcceptOnly(t *testing.T) {
+	t.Parallel()
+	p := newTestPKI(t)
+	cfg := p.gatewayMember(t, "hub1.example.net", testutil.FreePort(t))
+	cfg.Network.ClusterName = "HUB"
+	cfg.Network.GatewayBrokers = []string{`^spoke\d+\.example\.net$`}
+	b, logs := startBroker(t, cfg)
+	waitLog(t, logs, func() string { return "" }, "gateway port without remotes")
+
+	spoke := p.issue(t, pki.IssueOptions{Name: "spoke1.example.net", IPs: []net.IP{net.ParseIP("127.0.0.1")}, KeyType: "rsa"})
+	p.write(t, "spoke.pem", pki.CertsPEM(spoke.Chain...))
+	p.writeKey(t, "spoke.key", spoke)
+	spokeClient, spokeGW := testutil.FreePort(t), testutil.FreePort(t)
+	stockLog := stockNATS(t, p, "spoke", fmt.Sprintf(`server_name: spoke1.example.net
+listen: 127.0.0.1:%d
+gateway {
+  name: SPOKE
+  listen: 127.0.0.1:%d
+  tls { cert_file: %q, key_file: %q, ca_file: %q, verify: true, timeout: 2 }
+  gateways: [ { name: HUB, urls: [ "nats://127.0.0.1:%d" ] } ]
+}
+`, spokeClient, spokeGW, p.path("spoke.pem"), p.path("spoke.key"), p.path("ca.pem"), cfg.Network.GatewayPort))
+	waitFor(t, 20*time.Second, "links both ways with SPOKE", func() bool {
+		st := b.GatewayStatus()
+		return len(st.Links) == 1 && st.Links[0].Cluster == "SPOKE" && !st.Links[0].Configured && st.Links[0].Outbound != nil && len(st.Links[0].Inbound) == 1
+	})
+	ours := mustConnect(t, b.ClientURL(), clientTLS(p.ca.Cert, p.issue(t, pki.IssueOptions{Name: "admin.privileged.mcollective"})))
+	theirs, err := nats.Connect(fmt.Sprintf("nats://127.0.0.1:%d", spokeClient), nats.Timeout(3*time.Second), nats.NoReconnect())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer theirs.Close()
+	crossRoutes(t, ours, theirs, "hub.to.spoke")
+	crossRoutes(t, theirs, ours, "spoke.to.hub")
+	if n := b.GatewaysRefused(string(pki.NotGateway)); n != 0 {
+		t.Errorf("%d refused\n%s\n%s", n, logs, stockLog())
+	}
+}
