@@ -43,13 +43,8 @@ const (
 // gatewayRefusalReasons are the reasons a gateway is refused for, in output order.
 var gatewayRefusalReasons = append(slices.Clone(refusalReasons), pki.NotGateway, gatewayDuplicate, gatewayPlain, gatewayNoTLS, routeOther)
 
-// gatewaySetting names a gateway remote's key for messages, with its file:line.
-func (b *Broker) gatewaySetting(key string) string {
-	if w := b.cfg.Where(key); w != "" {
-		return key + " (" + w + ")"
-	}
-	return key
-}
+// gatewaySetting names a gateway key for messages, with its file:line.
+func (b *Broker) gatewaySetting(key string) string { return where(b.cfg, key) }
 
 // gatewayOptions configures the engine's gateway when gateway_port is set.
 func (b *Broker) gatewayOptions(opts *server.Options) error {
@@ -126,6 +121,22 @@ func (b *Broker) gatewayOptions(opts *server.Options) error {
 		b.log.Info("gateway port without remotes: accepting gateways of other clusters only", "port", n.GatewayPort, "cluster", n.ClusterName)
 	}
 	return nil
+}
+
+// gatewayStreamsAlone: with a gateway the engine runs JetStream as a
+// cluster across the super-cluster, which it refuses to start without
+// routes to other members of its own cluster.
+func gatewayStreamsAlone(cfg *config.Config) error {
+	return fmt.Errorf("%s with %s needs cluster peers: with gateways the engine runs Choria Streams as one JetStream cluster across the super-cluster, and refuses to start it on a broker without routes to other members of its cluster; list them in plugin.choria.network.peers, or turn Streams off on this broker",
+		where(cfg, "plugin.choria.network.stream.store"), where(cfg, "plugin.choria.network.gateway_port"))
+}
+
+// where names key with the file:line that set it.
+func where(cfg *config.Config, key string) string {
+	if w := cfg.Where(key); w != "" {
+		return key + " (" + w + ")"
+	}
+	return key
 }
 
 // remoteGatewayTLS is the TLS configuration for dialling remote name: the

@@ -508,6 +508,17 @@ plugin.choria.network.gateway_remote.WEST.tls.key = %s
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("got %v, want …%s…", err, want)
 	}
+
+	// Streams on a lone broker with a gateway: the engine would refuse it.
+	p.write(t, "b.conf", []byte(conf+"plugin.choria.use_srv = false\nplugin.choria.network.stream.store = "+t.TempDir()+"\n"))
+	if cfg, err = config.Load(p.path("b.conf")); err != nil {
+		t.Fatal(err)
+	}
+	_, err = New(cfg, slog.New(slog.DiscardHandler))
+	want = "plugin.choria.network.stream.store (" + p.path("b.conf") + ":13) with plugin.choria.network.gateway_port (" + p.path("b.conf") + ":7) needs cluster peers"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("got %v, want …%s…", err, want)
+	}
 }
 
 // TestGatewayAcceptOnly: a gateway port without remotes (go-choria cannot

@@ -136,6 +136,9 @@ func newBroker(cfg *config.Config, log *slog.Logger, resolver *net.Resolver) (*B
 	if err := b.gatewayOptions(b.opts); err != nil {
 		return nil, err
 	}
+	if b.gateway.on && n.Stream.Store != "" && len(b.opts.Routes) == 0 {
+		return nil, gatewayStreamsAlone(cfg)
+	}
 	b.streams.secret = newInprocSecret()
 	b.streamsOptions(b.opts)
 	return b, nil
@@ -157,6 +160,9 @@ func CheckConfig(cfg *config.Config) error {
 	}
 	if _, err := pki.CompilePatterns("plugin.choria.network.gateway_brokers", n.GatewayBrokers); err != nil {
 		return err
+	}
+	if n.GatewayPort > 0 && n.Stream.Store != "" && len(n.Peers) == 0 && !cfg.UseSRV {
+		return gatewayStreamsAlone(cfg)
 	}
 	_, err := pki.CompilePatterns("plugin.choria.network.cluster_brokers", n.ClusterBrokers)
 	return err
