@@ -69,7 +69,8 @@ func (b *Broker) gatewayOptions(opts *server.Options) error {
 	}
 	st := &b.gateway
 	st.on, st.plain = true, len(plain) > 0
-	st.rule = pki.PeerRule{Hosts: hosts, Patterns: patterns, Setting: "plugin.choria.network.gateway_brokers",
+	slices.Sort(hosts)
+	st.rule = pki.PeerRule{Hosts: slices.Compact(hosts), Patterns: patterns, Setting: "plugin.choria.network.gateway_brokers",
 		Reason: pki.NotGateway, What: "a host of the gateway remotes' urls"}
 	opts.Gateway = server.GatewayOpts{
 		Name:        n.ClusterName,
@@ -117,8 +118,11 @@ func (b *Broker) gatewayOptions(opts *server.Options) error {
 	if _, err := st.rule.Match(b.cert.Load().Leaf); err != nil && !st.plain {
 		b.log.Warn("the other clusters' gateways, with the same remotes and gateway_brokers as this one, will refuse this broker: list it in their gateway_remote.NAME.urls by a name its certificate carries, or match it in plugin.choria.network.gateway_brokers", "error", err)
 	}
-	if len(n.Gateways) == 0 {
-		b.log.Info("gateway port without remotes: accepting gateways of other clusters only", "port", n.GatewayPort, "cluster", n.ClusterName)
+	switch {
+	case len(n.Gateways) == 0 && len(patterns) == 0:
+		b.log.Warn("gateway port without remotes nor plugin.choria.network.gateway_brokers: no certificate is a gateway, so every gateway is refused; set gateway_brokers to a pattern of the other clusters' gateway certificate names", "port", n.GatewayPort)
+	case len(n.Gateways) == 0:
+		b.log.Info("gateway port without remotes: accepting gateways of other clusters whose certificate matches plugin.choria.network.gateway_brokers", "port", n.GatewayPort, "cluster", n.ClusterName)
 	}
 	return nil
 }

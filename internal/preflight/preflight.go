@@ -80,7 +80,7 @@ func Default() *Registry {
 		processNoFile{}, unitNoFile{}, memory{},
 		configKeys{}, configRun{}, configConflicts{}, maxConnections{}, streamsStore{},
 		pkiFiles{}, pkiExpiry{}, pkiCRL{}, pkiNames{}, handshakes{},
-		ports{}, srv{}, peers{}, federationRole{},
+		ports{}, srv{}, peers{}, gateways{}, federationRole{},
 	)
 }
 
