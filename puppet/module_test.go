@@ -55,6 +55,16 @@ const (
   stream_replicas  => { "event" => 1, "leader_election" => 1 },
 }
 `
+	// Not the seed's: the README's gateways (gateway_port comes from Hiera).
+	gateways = `class{"choria_broker":
+  cluster_name    => "EAST",
+  gateway_brokers => ['^gw\d+\.example\.net$'],
+  gateway_remotes => {
+    "WEST" => { "urls" => ["gw1.west.example.net:7222", "gw2.west.example.net:7222"], "tls_verify" => true },
+    "OLD"  => { "urls" => ["old.example.net:7222"], "tls_disable" => true },
+  },
+}
+`
 	// Not the seed's: the README's federation broker.
 	federation = `class{"choria_broker":
   network_broker              => false,
@@ -122,7 +132,7 @@ type scratch struct {
 	user, group                   string
 	env                           *devenv.Env
 	clientPort, clusterPort       int
-	monitorPort                   int
+	monitorPort, gatewayPort      int // gatewayPort 0: not set
 }
 
 // TestSeedManifests applies the seed's three manifests (and the README's
@@ -163,12 +173,16 @@ func TestSeedManifests(t *testing.T) {
 		{"collectd", seedCollectd, "puppet.example.net", "upstart"},
 		{"federation", federation, "puppet.example.net", "systemd"},
 		{"streams", streams, "puppet.example.net", "systemd"},
+		{"gateways", gateways, "puppet.example.net", "systemd"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			s := &scratch{dir: t.TempDir(), manifest: c.manifest, certname: c.certname, env: env,
 				clientPort: testutil.FreePort(t), clusterPort: testutil.FreePort(t), monitorPort: testutil.FreePort(t)}
 			s.root = filepath.Join(s.dir, "root")
+			if c.name == "gateways" {
+				s.gatewayPort = testutil.FreePort(t)
+			}
 			s.hiera(t, c.provider)
 			if code, out := s.apply(t, puppet, modules); code != 2 {
 				t.Fatalf("first puppet apply: exit %d, want 2 (changes, no failures)\n%s", code, out)
@@ -208,6 +222,9 @@ func (s *scratch) hiera(t *testing.T, provider string) {
 		"choria_broker::client_port":      s.clientPort,
 		"choria_broker::cluster_port":     s.clusterPort,
 		"choria_broker::monitor_port":     s.monitorPort,
+	}
+	if s.gatewayPort > 0 {
+		data["choria_broker::gateway_port"] = s.gatewayPort
 	}
 	// JSON is YAML.
 	text, err := json.MarshalIndent(data, "", "  ")
@@ -385,6 +402,19 @@ func (s *scratch) checkFiles(t *testing.T, name, provider string) {
 		}
 	} else if cfg.Network.Stream.Store != "" {
 		t.Errorf("Streams on without stream_store: %q", cfg.Network.Stream.Store)
+	}
+	if name == "gateways" {
+		want := []config.GatewayRemote{
+			{Name: "OLD", URLs: []string{"nats://old.example.net:7222"}, TLS: config.RemoteTLS{Disable: true}},
+			{Name: "WEST", URLs: []string{"nats://gw1.west.example.net:7222", "nats://gw2.west.example.net:7222"}},
+		}
+		n := cfg.Network
+		if n.ClusterName != "EAST" || n.GatewayPort != s.gatewayPort || !slices.Equal(n.GatewayBrokers, []string{`^gw\d+\.example\.net$`}) ||
+			fmt.Sprint(n.Gateways) != fmt.Sprint(want) {
+			t.Errorf("gateways: cluster %q, port %d, brokers %q, remotes %+v", n.ClusterName, n.GatewayPort, n.GatewayBrokers, n.Gateways)
+		}
+	} else if cfg.Network.GatewayPort != 0 {
+		t.Errorf("gateways on without gateway_port: %d", cfg.Network.GatewayPort)
 	}
 	if name == "cluster" {
 		want := []string{"nats1.example.net", "nats2.example.net", "nats3.example.net", "nats4.example.net", "nats5.example.net"}
