@@ -67,6 +67,9 @@ func (p *testPKI) gatewayMember(t testing.TB, id string, gwPort int) *config.Con
 	cfg.Security.FileCertificate, cfg.Security.FileKey = p.path(id+".pem"), p.path(id+".key")
 	cfg.Network.GatewayPort = gwPort
 	cfg.Network.ClusterName = "CHORIA"
+	// Clients learn the members' addresses from this; identities do not resolve.
+	cfg.Network.ClientPort = testutil.FreePort(t)
+	cfg.Network.PublicURL = fmt.Sprintf("127.0.0.1:%d", cfg.Network.ClientPort)
 	return cfg
 }
 
