@@ -285,6 +285,21 @@ func (b *Broker) explainGateway(msg string) bool {
 		// INFO that this port sends only after TLS.
 		reason = gatewayNoTLS
 		line = "gateway refused: the remote sent no TLS handshake within plugin.choria.network.tls_timeout. A plaintext gateway (an old go-choria one) waits in silence like this; set plugin.choria.network.gateway_remote.NAME.tls.disable = true for it only if you accept plaintext, otherwise give it TLS. A slow or overloaded link does the same."
+	case strings.HasPrefix(text, "TLS gateway handshake error: tls: failed to verify certificate: "):
+		// We dialled; Go's check of the chain and host name failed before ours.
+		reason = string(pki.Invalid)
+		if strings.Contains(text, "unknown authority") {
+			reason = string(pki.UnknownCA)
+		}
+		line = "gateway refused: the remote gateway's certificate does not verify against the CA bundle, or does not name the host dialled; give it a certificate from our CA naming the host in gateway_remote.NAME.urls (or set that remote's tls.ca to its CA)"
+		attrs = append(attrs, "detail", strings.TrimPrefix(text, "TLS gateway handshake error: tls: failed to verify certificate: "))
+	case strings.HasPrefix(text, "TLS gateway handshake error: remote error: tls: "):
+		// The other end refused our certificate; not a refusal of ours.
+		if b.peerLog.allow(limitGateways+" remote "+host) && b.limiter.allow(limitGateways, "refused by the remote") {
+			b.log.Warn("gateway link refused by the remote gateway: it does not take this broker's certificate. It must trust our CA (a stock nats-server: its gateway tls ca_file), not have revoked the certificate, and take it as a gateway: a choria-broker by naming a host of this certificate in its gateway_remote.NAME.urls, or by a plugin.choria.network.gateway_brokers pattern",
+				append(attrs, "error", strings.TrimPrefix(text, "TLS gateway handshake error: "))...)
+		}
+		return false
 	default:
 		return true
 	}

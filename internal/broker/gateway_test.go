@@ -566,3 +566,39 @@ gateway {
 		t.Errorf("%d refused\n%s\n%s", n, logs, stockLog())
 	}
 }
+
+// TestGatewayWrongCertificate: EAST's certificate names neither the
+// address WEST dials nor a host of WEST's urls. WEST refuses it both ways,
+// each refusal explained and counted; EAST's log says WEST refuses its
+// certificate and what would make WEST take it.
+func TestGatewayWrongCertificate(t *testing.T) {
+	t.Parallel()
+	p := newTestPKI(t)
+	east := p.gatewayMember(t, "east1.example.net", testutil.FreePort(t))
+	kp := p.issue(t, pki.IssueOptions{Name: "east1.example.net"}) // no 127.0.0.1
+	p.write(t, "east-only.pem", pki.CertsPEM(kp.Chain...))
+	p.writeKey(t, "east-only.key", kp)
+	east.Security.FileCertificate, east.Security.FileKey = p.path("east-only.pem"), p.path("east-only.key")
+	east.Network.ClusterName = "EAST"
+	west := p.gatewayMember(t, "west1.example.net", testutil.FreePort(t))
+	west.Network.ClusterName = "WEST"
+	addRemote(east, config.GatewayRemote{Name: "WEST", URLs: []string{fmt.Sprintf("nats://127.0.0.1:%d", west.Network.GatewayPort)}})
+	addRemote(west, config.GatewayRemote{Name: "EAST", URLs: []string{fmt.Sprintf("nats://127.0.0.1:%d", east.Network.GatewayPort)}})
+	eb, el := startBroker(t, east)
+	wb, wl := startBroker(t, west)
+	none := func() string { return "" }
+	waitLog(t, el, none, "will refuse this broker")
+	waitLog(t, wl, none, "gateway refused", `reason="not a gateway"`, "CN=east1.example.net")
+	waitLog(t, wl, none, "gateway refused: the remote gateway's certificate does not verify", "doesn't contain any IP SANs", `reason="invalid certificate"`)
+	waitLog(t, el, none, "gateway link refused by the remote gateway", "tls: bad certificate")
+	if wb.GatewaysRefused(string(pki.NotGateway)) == 0 || wb.GatewaysRefused(string(pki.Invalid)) == 0 {
+		t.Errorf("WEST counted %d not a gateway, %d invalid", wb.GatewaysRefused(string(pki.NotGateway)), wb.GatewaysRefused(string(pki.Invalid)))
+	}
+	for _, b := range []*Broker{eb, wb} {
+		for _, l := range b.GatewayStatus().Links {
+			if l.Outbound != nil || len(l.Inbound) > 0 {
+				t.Errorf("%s: a link formed: %+v", b.cfg.Identity, l)
+			}
+		}
+	}
+}
