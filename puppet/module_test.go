@@ -68,6 +68,16 @@ const (
   },
 }
 `
+	// Not the seed's: the README's gateways (gateway_port comes from Hiera).
+	gateways = `class{"choria_broker":
+  cluster_name    => "EAST",
+  gateway_brokers => ['^gw\d+\.example\.net$'],
+  gateway_remotes => {
+    "WEST" => { "urls" => ["gw1.west.example.net:7222", "gw2.west.example.net:7222"], "tls_verify" => true },
+    "OLD"  => { "urls" => ["old.example.net:7222"], "tls_disable" => true },
+  },
+}
+`
 	// Not the seed's: the README's federation broker.
 	federation = `class{"choria_broker":
   network_broker              => false,
@@ -137,6 +147,7 @@ type scratch struct {
 	clientPort, clusterPort       int
 	monitorPort                   int
 	websocketPort                 int // 0: not set
+	gatewayPort                   int // 0: not set
 }
 
 // TestSeedManifests applies the seed's three manifests (and the README's
@@ -178,6 +189,7 @@ func TestSeedManifests(t *testing.T) {
 		{"federation", federation, "puppet.example.net", "systemd"},
 		{"streams", streams, "puppet.example.net", "systemd"},
 		{"websocket", websocket, "puppet.example.net", "systemd"},
+		{"gateways", gateways, "puppet.example.net", "systemd"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
@@ -186,6 +198,9 @@ func TestSeedManifests(t *testing.T) {
 			s.root = filepath.Join(s.dir, "root")
 			if c.name == "websocket" {
 				s.websocketPort = testutil.FreePort(t)
+			}
+			if c.name == "gateways" {
+				s.gatewayPort = testutil.FreePort(t)
 			}
 			s.hiera(t, c.provider)
 			if code, out := s.apply(t, puppet, modules); code != 2 {
@@ -229,6 +244,9 @@ func (s *scratch) hiera(t *testing.T, provider string) {
 	}
 	if s.websocketPort > 0 {
 		data["choria_broker::websocket_port"] = s.websocketPort
+	}
+	if s.gatewayPort > 0 {
+		data["choria_broker::gateway_port"] = s.gatewayPort
 	}
 	// JSON is YAML.
 	text, err := json.MarshalIndent(data, "", "  ")
@@ -417,6 +435,19 @@ func (s *scratch) checkFiles(t *testing.T, name, provider string) {
 		}
 	} else if cfg.Network.WebsocketPort != 0 || len(cfg.Network.Mappings) != 0 {
 		t.Errorf("websocket port %d or mappings %v without the parameters", cfg.Network.WebsocketPort, cfg.Network.Mappings)
+	}
+	if name == "gateways" {
+		want := []config.GatewayRemote{
+			{Name: "OLD", URLs: []string{"nats://old.example.net:7222"}, TLS: config.RemoteTLS{Disable: true}},
+			{Name: "WEST", URLs: []string{"nats://gw1.west.example.net:7222", "nats://gw2.west.example.net:7222"}},
+		}
+		n := cfg.Network
+		if n.ClusterName != "EAST" || n.GatewayPort != s.gatewayPort || !slices.Equal(n.GatewayBrokers, []string{`^gw\d+\.example\.net$`}) ||
+			fmt.Sprint(n.Gateways) != fmt.Sprint(want) {
+			t.Errorf("gateways: cluster %q, port %d, brokers %q, remotes %+v", n.ClusterName, n.GatewayPort, n.GatewayBrokers, n.Gateways)
+		}
+	} else if cfg.Network.GatewayPort != 0 {
+		t.Errorf("gateways on without gateway_port: %d", cfg.Network.GatewayPort)
 	}
 	if name == "cluster" {
 		want := []string{"nats1.example.net", "nats2.example.net", "nats3.example.net", "nats4.example.net", "nats5.example.net"}

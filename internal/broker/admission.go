@@ -30,10 +30,11 @@ func newAdmissionStats() *admissionStats {
 
 // Kinds of line the log limiter bounds; each is the message of its lines.
 const (
-	limitClients = "client connection refused"
-	limitSubject = "subject refused"
-	limitPeers   = "cluster peer refused"
-	limitEngine  = "engine connection error"
+	limitClients  = "client connection refused"
+	limitSubject  = "subject refused"
+	limitPeers    = "cluster peer refused"
+	limitGateways = "gateway refused"
+	limitEngine   = "engine connection error"
 )
 
 // Route refusal reasons besides the certificate's.
@@ -49,9 +50,9 @@ var peerRefusalReasons = append(slices.Clone(refusalReasons), pki.NotPeer, route
 // construction so that a peer cannot grow it.
 type refusalCounts map[string]*atomic.Uint64
 
-func newRefusalCounts() refusalCounts {
+func newRefusalCounts(reasons []pki.Reason) refusalCounts {
 	c := refusalCounts{}
-	for _, r := range peerRefusalReasons {
+	for _, r := range reasons {
 		c[string(r)] = new(atomic.Uint64)
 	}
 	return c
@@ -231,7 +232,9 @@ func (b *Broker) Denied() uint64 { return b.roleDenied.Load() }
 func (b *Broker) LogSuppressed(kind string) uint64 { return b.limiter.suppressed(kind) }
 
 // LogLimitKinds are the kinds of line the log limit bounds.
-func LogLimitKinds() []string { return []string{limitClients, limitSubject, limitPeers, limitEngine} }
+func LogLimitKinds() []string {
+	return []string{limitClients, limitSubject, limitPeers, limitGateways, limitEngine}
+}
 
 // Admitted returns how many client certificates were admitted.
 func (b *Broker) Admitted() uint64 { return b.admission.admitted.Load() }

@@ -243,6 +243,13 @@ func (b *Broker) admitPeer(remote string, cs tls.ConnectionState) error {
 // reason, and returns the handshake error; who is "remote" (it dialled
 // us) or "peer" (we dialled it).
 func (b *Broker) refusePeer(who, addr string, err error) error {
+	return b.refuseLink(limitPeers, b.peersRefused, who, addr, err)
+}
+
+// refuseLink logs a refused broker link of kind (limitPeers, limitGateways)
+// once a minute per certificate and reason, counts it, and returns the
+// handshake error.
+func (b *Broker) refuseLink(kind string, counts refusalCounts, who, addr string, err error, extra ...any) error {
 	attrs := []any{who, addr, "error", err.Error()}
 	key, reason := addr, routeOther
 	if host, _, err := net.SplitHostPort(addr); err == nil {
@@ -252,10 +259,10 @@ func (b *Broker) refusePeer(who, addr string, err error) error {
 		attrs = []any{who, addr, "reason", string(re.Reason), "subject", re.Subject, "detail", re.Detail}
 		key, reason = re.Subject+string(re.Reason), string(re.Reason)
 	}
-	b.peersRefused.add(reason)
+	counts.add(reason)
 	// The throttle quiets one peer retrying; the limiter, many peers.
-	if b.peerLog.allow("peer "+key) && b.limiter.allow(limitPeers, reason) {
-		b.log.Warn(limitPeers, attrs...)
+	if b.peerLog.allow(kind+" "+key) && b.limiter.allow(kind, reason) {
+		b.log.Warn(kind, append(attrs, extra...)...)
 	}
 	return fmt.Errorf("%s: %w", admissionMarker, err)
 }

@@ -58,6 +58,9 @@ type Broker struct {
 	limiter      *logLimiter // bounds what peers can make us log; tests shorten its limit before Run
 	peersRefused refusalCounts
 
+	gateway         gatewayState // gateway.go
+	gatewaysRefused refusalCounts
+
 	fatal     chan string
 	fatalOnce sync.Once
 	lameDuck  atomic.Bool   // refusing new clients while moving the connected ones off
@@ -97,7 +100,8 @@ func newBroker(cfg *config.Config, log *slog.Logger, resolver *net.Resolver) (*B
 		crl:        crlState{refreshNow: make(chan struct{}, 1)},
 		trustRetry: time.Minute,
 	}
-	b.limiter, b.peersRefused = newLogLimiter(log, defaultLogLimit), newRefusalCounts()
+	b.limiter, b.peersRefused = newLogLimiter(log, defaultLogLimit), newRefusalCounts(peerRefusalReasons)
+	b.gatewaysRefused = newRefusalCounts(gatewayRefusalReasons)
 	b.trustStamps = b.stampTrust()
 	now := time.Now()
 	id, err := pki.Load(b.files, cfg.Identity, now)
@@ -129,6 +133,12 @@ func newBroker(cfg *config.Config, log *slog.Logger, resolver *net.Resolver) (*B
 	if err := b.clusterOptions(context.Background(), b.opts); err != nil {
 		return nil, err
 	}
+	if err := b.gatewayOptions(b.opts); err != nil {
+		return nil, err
+	}
+	if b.gateway.on && n.Stream.Store != "" && len(b.opts.Routes) == 0 {
+		return nil, gatewayStreamsAlone(cfg)
+	}
 	b.streams.secret = newInprocSecret()
 	b.streamsOptions(b.opts)
 	b.websocketOptions(b.opts)
@@ -151,6 +161,12 @@ func CheckConfig(cfg *config.Config) error {
 	}
 	if _, err := pki.CompilePatterns("plugin.choria.network.cluster_brokers", n.ClusterBrokers); err != nil {
 		return err
+	}
+	if _, err := pki.CompilePatterns("plugin.choria.network.gateway_brokers", n.GatewayBrokers); err != nil {
+		return err
+	}
+	if n.GatewayPort > 0 && n.Stream.Store != "" && len(n.Peers) == 0 && !cfg.UseSRV {
+		return gatewayStreamsAlone(cfg)
 	}
 	return checkMappings(cfg)
 }
@@ -228,7 +244,8 @@ func (b *Broker) Run(ctx context.Context) error {
 	if err := b.applyMappings(srv); err != nil {
 		return err
 	}
-	srv.SetLoggerV2(&natsLogger{log: b.log, fatal: b.onFatal, limiter: b.limiter, filters: []func(string) bool{b.explainRouteAuth, b.explainViolation, b.noteStreamRecovery, b.explainWebsocket}}, b.opts.Debug, false, false)
+	srv.SetLoggerV2(&natsLogger{log: b.log, fatal: b.onFatal, limiter: b.limiter,
+		filters: []func(string) bool{b.explainRouteAuth, b.explainViolation, b.noteStreamRecovery, b.explainWebsocket, b.explainGateway}}, b.opts.Debug, false, false)
 	b.srv = srv
 
 	watchCtx, stopWatch := context.WithCancel(ctx)
@@ -280,7 +297,11 @@ func (b *Broker) Run(ctx context.Context) error {
 			b.watchStoreLimit(watchCtx)
 		}()
 	}
-	wg.Add(8)
+	wg.Add(9)
+	go func() {
+		defer wg.Done()
+		b.watchGateways(watchCtx, 10*time.Second, time.Minute)
+	}()
 	go func() {
 		defer wg.Done()
 		b.refreshCRL(watchCtx)

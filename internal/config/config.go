@@ -86,6 +86,15 @@ type Network struct {
 	WebsocketPort      int
 	WebsocketAdvertise string
 
+	GatewayPort    int      // plugin.choria.network.gateway_port: 0 = no gateways
+	GatewayRemotes []string // plugin.choria.network.gateway_remotes: remote cluster names
+	// GatewayBrokers is plugin.choria.network.gateway_brokers (ours):
+	// certificate name patterns accepted as gateways besides the remotes' hosts.
+	GatewayBrokers []string
+	// Gateways are the remotes with their gateway_remote.NAME.* settings,
+	// in gateway_remotes order.
+	Gateways []GatewayRemote
+
 	PprofPort          int           // plugin.choria.network.pprof_port: Go profiling on 127.0.0.1, 0 = off
 	HandshakeAdmission bool          // plugin.choria.network.handshake_admission (ours): bound TLS handshakes in flight
 	HandshakeLimit     int           // plugin.choria.network.handshake_limit (ours): 0 adapts to the machine

@@ -65,6 +65,12 @@ var settings = []setting{
 	// subject mappings in the client account: see mapping.go and internal/broker/mapping.go
 	{name: "plugin.choria.network.mapping.names", kind: kList, field: func(c *Config) any { return &c.Network.MappingNames }},
 	{name: "plugin.choria.network.mapping.*", kind: kString},
+	// gateways: see internal/broker/gateway.go; per-remote keys in gateways.go
+	{name: "plugin.choria.network.gateway_port", kind: kPortOff, def: "0", field: func(c *Config) any { return &c.Network.GatewayPort }},
+	{name: "plugin.choria.network.gateway_remotes", kind: kList, check: checkRemoteNames, field: func(c *Config) any { return &c.Network.GatewayRemotes }},
+	{name: "plugin.choria.network.gateway_remote.*", kind: kString},
+	// ours: gateways are taken only from certificates naming a remote's host, or matching these
+	{name: "plugin.choria.network.gateway_brokers", kind: kList, check: checkRegexps, field: func(c *Config) any { return &c.Network.GatewayBrokers }},
 	// reconnect storms and restarts: see internal/broker/gate.go
 	{name: "plugin.choria.network.handshake_admission", kind: kBool, def: "true", field: func(c *Config) any { return &c.Network.HandshakeAdmission }},
 	{name: "plugin.choria.network.handshake_limit", kind: kInt, def: "0", check: between(0, 1_000_000), field: func(c *Config) any { return &c.Network.HandshakeLimit }},
@@ -95,9 +101,6 @@ var settings = []setting{
 	// Known go-choria keys we do not use yet: kept in Raw, type-checked,
 	// and never reported as misspellings. Refused keys stop run and
 	// preflight (see support.go); ignored ones are warned about.
-	{name: "plugin.choria.network.gateway_port", kind: kPortOff, support: refused, about: featGateways},
-	{name: "plugin.choria.network.gateway_remotes", kind: kList, support: refused, about: featGateways},
-	{name: "plugin.choria.network.gateway_remote.*", kind: kString, support: refused, about: featGateways},
 	{name: "plugin.choria.network.leafnode_port", kind: kPortOff, support: refused, about: featLeafnodes},
 	{name: "plugin.choria.network.leafnode_remotes", kind: kList, support: refused, about: featLeafnodes},
 	{name: "plugin.choria.network.leafnode_remote.*", kind: kString, support: refused, about: featLeafnodes},

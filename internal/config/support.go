@@ -21,7 +21,6 @@ const (
 // Refused features, as README's "Not supported yet" lists them.
 const (
 	featLeafnodes    = "leafnodes"
-	featGateways     = "gateways"
 	featProvisioning = "provisioning"
 	featJWT          = "JWT and anonymous TLS logins"
 )
@@ -100,8 +99,8 @@ func isFamily(name string) bool { return strings.HasSuffix(name, ".*") }
 // checkedFamilies are implemented families: the config package accepts
 // any key under them, and their reader refuses a property it does not
 // know, naming file and line (internal/adapter for adapters, mapping.go
-// for subject mappings).
-var checkedFamilies = map[string]bool{"plugin.choria.adapter.*": true, "plugin.choria.network.mapping.*": true}
+// for subject mappings, gateways.go for gateway remotes).
+var checkedFamilies = map[string]bool{"plugin.choria.adapter.*": true, "plugin.choria.network.mapping.*": true, "plugin.choria.network.gateway_remote.*": true}
 
 // noteUnsupported records a set key the broker does not act on; a key
 // set twice is reported once, at its last line, as Raw keeps the last value.

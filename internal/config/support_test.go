@@ -88,7 +88,8 @@ func TestUnsupportedNotImplemented(t *testing.T) {
 		}
 		lines = append(lines, s.name+" = "+v)
 	}
-	lines = append(lines, "plugin.choria.network.pprof_port = 6060", "plugin.choria.federation.collectives = eu, us")
+	lines = append(lines, "plugin.choria.network.pprof_port = 6060", "plugin.choria.federation.collectives = eu, us",
+		"plugin.choria.network.gateway_port = 7222", "plugin.choria.network.gateway_remote.a.urls = a:7222", "plugin.choria.network.gateway_remote.b.urls = b:7222")
 	c, err := Parse("broker.conf", []byte(strings.Join(lines, "\n")))
 	if err != nil {
 		t.Fatal(err)

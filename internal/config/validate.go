@@ -1,9 +1,6 @@
 package config
 
-import (
-	"strconv"
-	"strings"
-)
+import "strings"
 
 // rule is a check that spans settings.
 type rule struct {
@@ -20,6 +17,7 @@ var rules = []rule{
 	{keys: []string{"plugin.choria.network.websocket_port", "plugin.choria.network.websocket_advertise"}, check: websocketAdvertise},
 	{keys: []string{"plugin.choria.network.websocket_port", "plugin.choria.network.client_port", "plugin.choria.stats_port", "plugin.choria.stats_address",
 		"plugin.choria.network.pprof_port", "plugin.choria.network.peer_port", "plugin.choria.network.listen_address", "plugin.choria.network.peers"}, check: websocketPort},
+	{keys: []string{"plugin.choria.network.gateway_port", "plugin.choria.network.gateway_remotes", "plugin.choria.network.gateway_name"}, check: gatewaySettings},
 }
 
 // Validate checks every known setting's value, including values set by
@@ -114,19 +112,4 @@ func systemLogin(c *Config) []*Error {
 		set, missing = missing, set
 	}
 	return []*Error{c.KeyError(set, "set without "+missing+"; set both to allow system account logins, or neither")}
-}
-
-// KeyError is msg about key, placed at the file:line that set it (the
-// main file when no line did), for checks made after parsing.
-func (c *Config) KeyError(key, msg string) *Error {
-	e := &Error{File: c.File, Key: key, Msg: msg}
-	w := c.Where(key)
-	if n, err := strconv.Atoi(strings.TrimPrefix(w, "line ")); err == nil {
-		e.File, e.Line = "", n // Parse without a file name
-	} else if i := strings.LastIndexByte(w, ':'); i > 0 {
-		if n, err := strconv.Atoi(w[i+1:]); err == nil {
-			e.File, e.Line = w[:i], n
-		}
-	}
-	return e
 }

@@ -9,8 +9,12 @@ import (
 )
 
 // NotPeer is a CA-signed certificate that is not one of the brokers this
-// broker links with (routes now; leafnodes and gateways later).
+// broker links with as routes.
 const NotPeer Reason = "not a cluster peer"
+
+// NotGateway is a CA-signed certificate that is not one of the remote
+// clusters' gateways.
+const NotGateway Reason = "not a gateway"
 
 // PeerRule is who may link with this broker as a fellow broker: a
 // certificate naming one of Hosts (CN, DNS SAN with TLS wildcards, IP SAN),
@@ -20,6 +24,10 @@ type PeerRule struct {
 	Hosts    []string         // the configured peers' host names and addresses
 	Patterns []*regexp.Regexp // extra certificate names, e.g. plugin.choria.network.cluster_brokers
 	Setting  string           // the setting Patterns come from, for messages
+	// Reason refuses the others (NotPeer when unset); What names Hosts in
+	// messages ("a peer" when unset).
+	Reason Reason
+	What   string
 }
 
 // Match returns the host or pattern that admits leaf, or a refusal naming
@@ -49,9 +57,16 @@ func (r PeerRule) Match(leaf *x509.Certificate) (string, error) {
 		}
 		patterns = strings.Join(ps, ", ")
 	}
-	return "", &RefusedError{Reason: NotPeer, Subject: leaf.Subject.String(),
-		Detail: fmt.Sprintf("its names %s are not a peer (%s) nor match %s (%s)",
-			strings.Join(names, ", "), strings.Join(r.Hosts, ", "), r.Setting, patterns)}
+	reason, what := r.Reason, r.What
+	if reason == "" {
+		reason = NotPeer
+	}
+	if what == "" {
+		what = "a peer"
+	}
+	return "", &RefusedError{Reason: reason, Subject: leaf.Subject.String(),
+		Detail: fmt.Sprintf("its names %s are not %s (%s) nor match %s (%s)",
+			strings.Join(names, ", "), what, strings.Join(r.Hosts, ", "), r.Setting, patterns)}
 }
 
 // CompilePatterns compiles certificate name patterns as Choria writes

@@ -81,6 +81,7 @@ func Default() *Registry {
 		configKeys{}, configRun{}, configConflicts{}, maxConnections{}, streamsStore{},
 		pkiFiles{}, pkiExpiry{}, pkiCRL{}, pkiNames{}, handshakes{},
 		ports{}, websocket{}, srv{}, peers{}, federationRole{},
+		ports{}, srv{}, peers{}, gateways{}, federationRole{},
 	)
 }
 

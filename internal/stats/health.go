@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/choria-broker/choria-broker/internal/broker"
@@ -87,6 +88,15 @@ func judge(b *broker.Broker, now time.Time) health {
 			h.raise(Amber, fmt.Sprintf("cluster incomplete: %d of %d peers connected", got, want))
 		}
 	}
+	var down []string
+	for _, l := range b.GatewayStatus().Links {
+		if l.Configured && l.Outbound == nil {
+			down = append(down, l.Cluster)
+		}
+	}
+	if len(down) > 0 {
+		h.raise(Amber, fmt.Sprintf("no gateway link to %s: messages for that cluster are not delivered (see the log)", strings.Join(down, ", ")))
+	}
 	st := b.StreamsStatus()
 	if st.Error != "" {
 		h.raise(Amber, st.Error)
@@ -97,7 +107,7 @@ func judge(b *broker.Broker, now time.Time) health {
 		h.raise(Amber, "Choria Streams: "+st.Damaged[name])
 	}
 	if len(h.Reasons) == 0 {
-		h.Reasons = []string{"certificate, CA, CRL and cluster are fine"}
+		h.Reasons = []string{"certificate, CA, CRL, cluster and gateways are fine"}
 	}
 	return h
 }

@@ -67,7 +67,8 @@ type pageData struct {
 	CRLEntries     int
 	RefusedByCause []roleCount
 
-	Streams *streamsPanel // nil unless Choria Streams is configured
+	Streams  *streamsPanel  // nil unless Choria Streams is configured
+	Gateways *gatewaysPanel // nil without gateway_port
 }
 
 func (s *Stats) servePage(w http.ResponseWriter, r *http.Request) {
@@ -118,6 +119,7 @@ func (s *Stats) servePage(w http.ResponseWriter, r *http.Request) {
 		d.CRLFile, d.CRLNextUpdate, d.CRLEntries = ts.CRLFile, ts.CRLNextUpdate, ts.CRLEntries
 		d.CRLLeft = ts.CRLNextUpdate.Sub(now)
 		d.Streams = readStreams(b)
+		d.Gateways = readGateways(b)
 	}
 	if s.o.Federation {
 		d.FedReceived, d.FedSent = s.federationTotals()

@@ -107,6 +107,16 @@
 #   Let the broker find cluster peers and federation middleware in DNS SRV records.
 # @param cluster_name
 #   Name of the NATS cluster (plugin.choria.network.gateway_name); CHORIA when unset.
+# @param gateway_port
+#   plugin.choria.network.gateway_port: listen for gateways of other clusters (a super-cluster),
+#   with mutual TLS; needs cluster_name. Unset: no gateways.
+# @param gateway_remotes
+#   Remote clusters this one links with, by name: { 'WEST' => { 'urls' => ['gw1.west.example.net:7222'] } },
+#   each with optional tls_cert, tls_key, tls_ca (paths), tls_verify and tls_disable (plaintext, for an
+#   old go-choria gateway only: it makes gateway_port plaintext) (plugin.choria.network.gateway_remote.NAME.*).
+# @param gateway_brokers
+#   Certname patterns taken as gateways besides the hosts of gateway_remotes' urls
+#   (plugin.choria.network.gateway_brokers); a gateway_port without remotes takes only these.
 # @param network_broker
 #   Run the network broker.
 # @param federation_broker
@@ -182,6 +192,16 @@ class choria_broker (
   Hash[Enum['event', 'machine', 'advisory', 'executor', 'leader_election'], Integer[-1, 5]] $stream_replicas = {},
   Boolean $use_srv = false,
   Optional[String[1]] $cluster_name = undef,
+  Optional[Integer[1, 65535]] $gateway_port = undef,
+  Hash[Pattern[/\A[a-zA-Z0-9_-]+\z/], Struct[{
+        urls                  => Array[String[1], 1],
+        Optional[tls_cert]    => Pattern[/\A\//],
+        Optional[tls_key]     => Pattern[/\A\//],
+        Optional[tls_ca]      => Pattern[/\A\//],
+        Optional[tls_verify]  => Boolean,
+        Optional[tls_disable] => Boolean,
+  }]] $gateway_remotes = {},
+  Array[String[1]] $gateway_brokers = [],
   Boolean $network_broker = true,
   Boolean $federation_broker = false,
   Optional[Pattern[/\A[a-zA-Z0-9_-]+\z/]] $federation_cluster = undef,
@@ -206,6 +226,12 @@ class choria_broker (
   }
   if $websocket_advertise =~ NotUndef and $websocket_port == 0 {
     fail('choria_broker: websocket_advertise needs websocket_port')
+  }
+  if !$gateway_remotes.empty and $gateway_port =~ Undef {
+    fail('choria_broker: gateway_remotes needs gateway_port: every member of a super-cluster listens for gateways')
+  }
+  if $gateway_port =~ NotUndef and $cluster_name =~ Undef {
+    fail('choria_broker: gateway_port needs cluster_name: every cluster of a super-cluster needs its own name')
   }
   if $manage_collectd and $monitor_port == 0 {
     fail('choria_broker: manage_collectd => true needs monitor_port')
