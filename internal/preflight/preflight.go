@@ -80,8 +80,7 @@ func Default() *Registry {
 		processNoFile{}, unitNoFile{}, memory{},
 		configKeys{}, configRun{}, configConflicts{}, maxConnections{}, streamsStore{},
 		pkiFiles{}, pkiExpiry{}, pkiCRL{}, pkiNames{}, handshakes{},
-		ports{}, websocket{}, srv{}, peers{}, federationRole{},
-		ports{}, srv{}, peers{}, gateways{}, federationRole{},
+		ports{}, websocket{}, srv{}, peers{}, gateways{}, federationRole{},
 	)
 }
 
