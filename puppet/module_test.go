@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nkeys"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/choria-broker/choria-broker/internal/config"
 	"github.com/choria-broker/choria-broker/internal/devenv"
 	"github.com/choria-broker/choria-broker/internal/testutil"
+	"github.com/choria-broker/choria-broker/internal/testutil/devbroker"
 )
 
 func TestMain(m *testing.M) { disttest.Main(m) }
@@ -56,6 +58,26 @@ const (
   stream_max_store => "2G",
   stream_retention => { "event" => "30d", "advisory" => "7d" },
   stream_replicas  => { "event" => 1, "leader_election" => 1 },
+}
+`
+	// Not the seed's: websockets (the port from hiera, as it must be free)
+	// and subject mappings, in the order given.
+	websocket = `class{"choria_broker":
+  websocket_advertise => "ws.example.net:443",
+  mappings            => {
+    "partitions" => { "source" => "in.registration.*.>", "destination" => "registration.{{partition(5,1)}}.{{wildcard(1)}}.>" },
+    "legacy"     => { "source" => "legacy.registration", "destination" => "mcollective.broadcast.agent.registration" },
+  },
+}
+`
+	// Not the seed's: the README's gateways (gateway_port comes from Hiera).
+	gateways = `class{"choria_broker":
+  cluster_name    => "EAST",
+  gateway_brokers => ['^gw\d+\.example\.net$'],
+  gateway_remotes => {
+    "WEST" => { "urls" => ["gw1.west.example.net:7222", "gw2.west.example.net:7222"], "tls_verify" => true },
+    "OLD"  => { "urls" => ["old.example.net:7222"], "tls_disable" => true },
+  },
 }
 `
 	// Not the seed's: the README's federation broker.
@@ -126,6 +148,8 @@ type scratch struct {
 	env                           *devenv.Env
 	clientPort, clusterPort       int
 	monitorPort                   int
+	websocketPort                 int // 0: not set
+	gatewayPort                   int // 0: not set
 }
 
 // TestSeedManifests applies the seed's three manifests (and the README's
@@ -167,6 +191,8 @@ func TestSeedManifests(t *testing.T) {
 		{"collectd", seedCollectd, "puppet.example.net", "upstart"},
 		{"federation", federation, "puppet.example.net", "systemd"},
 		{"streams", streams, "puppet.example.net", "systemd"},
+		{"websocket", websocket, "puppet.example.net", "systemd"},
+		{"gateways", gateways, "puppet.example.net", "systemd"},
 		{"leafnodes", leafnodes(t, env, base, leafPort), "puppet.example.net", "systemd"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -174,6 +200,12 @@ func TestSeedManifests(t *testing.T) {
 			s := &scratch{dir: t.TempDir(), manifest: c.manifest, certname: c.certname, env: env,
 				clientPort: testutil.FreePort(t), clusterPort: testutil.FreePort(t), monitorPort: testutil.FreePort(t)}
 			s.root = filepath.Join(s.dir, "root")
+			if c.name == "websocket" {
+				s.websocketPort = testutil.FreePort(t)
+			}
+			if c.name == "gateways" {
+				s.gatewayPort = testutil.FreePort(t)
+			}
 			s.hiera(t, c.provider)
 			if code, out := s.apply(t, puppet, modules); code != 2 {
 				t.Fatalf("first puppet apply: exit %d, want 2 (changes, no failures)\n%s", code, out)
@@ -216,6 +248,12 @@ func (s *scratch) hiera(t *testing.T, provider string) {
 		"choria_broker::client_port":      s.clientPort,
 		"choria_broker::cluster_port":     s.clusterPort,
 		"choria_broker::monitor_port":     s.monitorPort,
+	}
+	if s.websocketPort > 0 {
+		data["choria_broker::websocket_port"] = s.websocketPort
+	}
+	if s.gatewayPort > 0 {
+		data["choria_broker::gateway_port"] = s.gatewayPort
 	}
 	// JSON is YAML.
 	text, err := json.MarshalIndent(data, "", "  ")
@@ -394,6 +432,30 @@ func (s *scratch) checkFiles(t *testing.T, name, provider string) {
 	} else if cfg.Network.Stream.Store != "" {
 		t.Errorf("Streams on without stream_store: %q", cfg.Network.Stream.Store)
 	}
+	if name == "websocket" {
+		want := []config.Mapping{
+			{Name: "partitions", Source: "in.registration.*.>", Destination: "registration.{{partition(5,1)}}.{{wildcard(1)}}.>"},
+			{Name: "legacy", Source: "legacy.registration", Destination: "mcollective.broadcast.agent.registration"},
+		}
+		if n := cfg.Network; n.WebsocketPort != s.websocketPort || n.WebsocketAdvertise != "ws.example.net:443" || !slices.Equal(n.Mappings, want) {
+			t.Errorf("websocket: port %d, advertise %q, mappings %+v", n.WebsocketPort, n.WebsocketAdvertise, n.Mappings)
+		}
+	} else if cfg.Network.WebsocketPort != 0 || len(cfg.Network.Mappings) != 0 {
+		t.Errorf("websocket port %d or mappings %v without the parameters", cfg.Network.WebsocketPort, cfg.Network.Mappings)
+	}
+	if name == "gateways" {
+		want := []config.GatewayRemote{
+			{Name: "OLD", URLs: []string{"nats://old.example.net:7222"}, TLS: config.RemoteTLS{Disable: true}},
+			{Name: "WEST", URLs: []string{"nats://gw1.west.example.net:7222", "nats://gw2.west.example.net:7222"}},
+		}
+		n := cfg.Network
+		if n.ClusterName != "EAST" || n.GatewayPort != s.gatewayPort || !slices.Equal(n.GatewayBrokers, []string{`^gw\d+\.example\.net$`}) ||
+			fmt.Sprint(n.Gateways) != fmt.Sprint(want) {
+			t.Errorf("gateways: cluster %q, port %d, brokers %q, remotes %+v", n.ClusterName, n.GatewayPort, n.GatewayBrokers, n.Gateways)
+		}
+	} else if cfg.Network.GatewayPort != 0 {
+		t.Errorf("gateways on without gateway_port: %d", cfg.Network.GatewayPort)
+	}
 	if name == "cluster" {
 		want := []string{"nats1.example.net", "nats2.example.net", "nats3.example.net", "nats4.example.net", "nats5.example.net"}
 		if !slices.Equal(cfg.Network.Peers, want) || cfg.Network.PeerPort != s.clusterPort ||
@@ -418,6 +480,18 @@ func (s *scratch) runBroker(t *testing.T) {
 	if err := nc.Flush(); err != nil {
 		t.Errorf("client of the broker from the written broker.conf: %v", err)
 	}
+	if s.websocketPort > 0 {
+		url := fmt.Sprintf("wss://127.0.0.1:%d", s.websocketPort)
+		ws, err := nats.Connect(url, nats.Secure(devbroker.TLS(t, s.env, s.env.PKI.Client)), nats.Timeout(5*time.Second), nats.NoReconnect())
+		if err != nil {
+			t.Errorf("client over %s: %v", url, err)
+		} else {
+			if _, err := ws.RTT(); err != nil {
+				t.Errorf("client over %s: %v", url, err)
+			}
+			ws.Close()
+		}
+	}
 	p.Stop(t)
 }
 
@@ -436,7 +510,10 @@ func leafnodes(t *testing.T, env *devenv.Env, dir string, port int) string {
       "url"         => ["127.0.0.1:%d", "127.0.0.1:%d"],
       "account"     => "choria",
       "credentials" => %q,
-      "tls"         => { "cert" => %q, "key" => %q, "ca" => %q, "verify" => true },
+      "tls_cert"    => %q,
+      "tls_key"     => %q,
+      "tls_ca"      => %q,
+      "tls_verify"  => true,
     },
   },
 }

@@ -13,7 +13,6 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -29,7 +28,6 @@ import (
 	"github.com/choria-broker/choria-broker/internal/config"
 	"github.com/choria-broker/choria-broker/internal/devenv"
 	"github.com/choria-broker/choria-broker/internal/federation"
-	"github.com/choria-broker/choria-broker/internal/pki"
 )
 
 func main() {
@@ -314,7 +312,7 @@ func measure(dir, bin, self string, env *devenv.Env, federated bool, nodes, ping
 
 // brokerConfig writes a network broker's configuration with a certificate of its own.
 func brokerConfig(dir string, env *devenv.Env, name string) (conf, url string, err error) {
-	certFile, keyFile, err := issue(dir, env, name+".bench.example.net")
+	certFile, keyFile, err := harness.IssueCert(dir, env, name+".bench.example.net")
 	if err != nil {
 		return "", "", err
 	}
@@ -343,7 +341,7 @@ plugin.security.file.crl = %s
 // federationConfig is a federation broker's broker.conf, as an operator writes it.
 func federationConfig(dir string, env *devenv.Env, cluster, fedURL, collURL string) (string, error) {
 	name := "fed-" + cluster + ".bench.example.net"
-	certFile, keyFile, err := issue(dir, env, name)
+	certFile, keyFile, err := harness.IssueCert(dir, env, name)
 	if err != nil {
 		return "", err
 	}
@@ -360,13 +358,4 @@ plugin.security.file.ca = %s
 `, name, cluster, fedURL, collURL, certFile, keyFile, env.PKI.CAFile())
 	conf := filepath.Join(dir, "fed-"+cluster+".conf")
 	return conf, os.WriteFile(conf, []byte(text), 0o644)
-}
-
-func issue(dir string, env *devenv.Env, name string) (certFile, keyFile string, err error) {
-	kp, err := env.PKI.CA.Issue(pki.IssueOptions{Name: name, DNSNames: []string{"localhost"}, IPs: []net.IP{net.ParseIP("127.0.0.1")}})
-	if err != nil {
-		return "", "", err
-	}
-	certFile, keyFile = filepath.Join(dir, name+".pem"), filepath.Join(dir, name+".key")
-	return certFile, keyFile, kp.Save(certFile, keyFile)
 }

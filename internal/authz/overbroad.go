@@ -21,8 +21,8 @@ type PatternSetting struct {
 
 // PatternSettings are the settings in force that give a certificate more
 // rights than a node's: the role patterns while roles are on (off, every
-// certificate has every right anyway, and that is warned about), and
-// cluster_brokers when there is a cluster.
+// certificate has every right anyway, and that is warned about),
+// cluster_brokers when there is a cluster, gateway_brokers with gateways.
 func PatternSettings(c *config.Config) []PatternSetting {
 	var out []PatternSetting
 	if c.Network.Roles {
@@ -37,6 +37,10 @@ func PatternSettings(c *config.Config) []PatternSetting {
 	if len(c.Network.Peers) > 0 {
 		out = append(out, PatternSetting{Setting: "plugin.choria.network.cluster_brokers", Patterns: c.Network.ClusterBrokers, OwnNames: true,
 			Grants: "every such certificate may join the cluster as a route and read all its traffic"})
+	}
+	if c.Network.GatewayPort > 0 {
+		out = append(out, PatternSetting{Setting: "plugin.choria.network.gateway_brokers", Patterns: c.Network.GatewayBrokers, OwnNames: true,
+			Grants: "every such certificate may link as a gateway of another cluster and read all this cluster's traffic"})
 	}
 	if c.Network.LeafnodePort > 0 {
 		out = append(out, PatternSetting{Setting: "plugin.choria.network.leafnode_brokers", Patterns: c.Network.LeafnodeBrokers, OwnNames: true,
@@ -122,6 +126,8 @@ func anchoredExample(setting string) string {
 		return `\.privileged\.mcollective$`
 	case "plugin.choria.security.certname_whitelist":
 		return `\.mcollective$`
+	case "plugin.choria.network.gateway_brokers":
+		return `^gw\d+\.west\.example\.net$`
 	default:
 		return `^broker\d+\.example\.net$`
 	}

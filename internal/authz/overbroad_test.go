@@ -82,4 +82,13 @@ func TestPatternSettings(t *testing.T) {
 	if w := Overbroad(PatternSettings(cfg), nil, nil); len(w) != 1 || !strings.Contains(w[0], "cluster_brokers") {
 		t.Fatalf("roles off: %q", w)
 	}
+	// gateway_brokers only with a gateway port: a gateway reads all traffic.
+	cfg.Network.GatewayBrokers = []string{`example\.net$`}
+	if w := Overbroad(PatternSettings(cfg), nil, nil); len(w) != 1 {
+		t.Fatalf("gateway_brokers without a gateway port: %q", w)
+	}
+	cfg.Network.GatewayPort = 7222
+	if w := Overbroad(PatternSettings(cfg), nil, nil); len(w) != 2 || !strings.Contains(w[1], "gateway_brokers") || !strings.Contains(w[1], `^gw\d+\.west\.example\.net$`) {
+		t.Fatalf("with gateways: %q", w)
+	}
 }

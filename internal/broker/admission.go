@@ -30,11 +30,12 @@ func newAdmissionStats() *admissionStats {
 
 // Kinds of line the log limiter bounds; each is the message of its lines.
 const (
-	limitClients = "client connection refused"
-	limitSubject = "subject refused"
-	limitPeers   = "cluster peer refused"
-	limitLeafs   = "leafnode refused"
-	limitEngine  = "engine connection error"
+	limitClients  = "client connection refused"
+	limitSubject  = "subject refused"
+	limitPeers    = "cluster peer refused"
+	limitGateways = "gateway refused"
+	limitLeafs    = "leafnode refused"
+	limitEngine   = "engine connection error"
 )
 
 // Route refusal reasons besides the certificate's.
@@ -166,6 +167,28 @@ func (b *Broker) reportShedding(stop <-chan struct{}, every time.Duration) {
 
 // admit decides whether a handshake's client certificate may connect.
 func (b *Broker) admit(remote string, cs tls.ConnectionState) error {
+	re := b.verifyClient(cs)
+	if re == nil {
+		return nil
+	}
+	err := fmt.Errorf("%s: %w", admissionMarker, re)
+	if !b.limiter.allow(limitClients, string(re.Reason)) {
+		return err
+	}
+	attrs := []any{"remote", remote, "reason", string(re.Reason)}
+	if re.Subject != "" {
+		attrs = append(attrs, "subject", re.Subject)
+	}
+	if re.Detail != "" {
+		attrs = append(attrs, "detail", re.Detail)
+	}
+	b.log.Warn(limitClients, attrs...)
+	return err
+}
+
+// verifyClient checks a client certificate against the CA bundle and CRL
+// in force and counts the verdict; nil admits it.
+func (b *Broker) verifyClient(cs tls.ConnectionState) *pki.RefusedError {
 	err := b.trust.Load().VerifyClient(cs.PeerCertificates, time.Now())
 	if err == nil {
 		b.admission.admitted.Add(1)
@@ -176,18 +199,7 @@ func (b *Broker) admit(remote string, cs tls.ConnectionState) error {
 		re = &pki.RefusedError{Reason: pki.Invalid, Detail: err.Error()}
 	}
 	b.admission.refused[re.Reason].Add(1)
-	if !b.limiter.allow(limitClients, string(re.Reason)) {
-		return fmt.Errorf("%s: %w", admissionMarker, err)
-	}
-	attrs := []any{"remote", remote, "reason", string(re.Reason)}
-	if re.Subject != "" {
-		attrs = append(attrs, "subject", re.Subject)
-	}
-	if re.Detail != "" {
-		attrs = append(attrs, "detail", re.Detail)
-	}
-	b.log.Warn(limitClients, attrs...)
-	return fmt.Errorf("%s: %w", admissionMarker, err)
+	return re
 }
 
 // Refused returns how many handshakes were refused for reason.
@@ -226,7 +238,7 @@ func (b *Broker) LogSuppressed(kind string) uint64 { return b.limiter.suppressed
 
 // LogLimitKinds are the kinds of line the log limit bounds.
 func LogLimitKinds() []string {
-	return []string{limitClients, limitSubject, limitPeers, limitLeafs, limitEngine}
+	return []string{limitClients, limitSubject, limitPeers, limitGateways, limitLeafs, limitEngine}
 }
 
 // Admitted returns how many client certificates were admitted.

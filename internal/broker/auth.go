@@ -19,11 +19,12 @@ import (
 
 // connInfo is what we know of an admitted connection.
 type connInfo struct {
-	certs  []*x509.Certificate // as presented, for checks against later CRLs
-	name   string
-	role   authz.Role
-	mu     sync.Mutex
-	logged map[string]bool // subjects whose violation was logged; made on the first
+	certs     []*x509.Certificate // as presented, for checks against later CRLs
+	name      string
+	role      authz.Role
+	websocket bool // came in on the websocket listener
+	mu        sync.Mutex
+	logged    map[string]bool // subjects whose violation was logged; made on the first
 }
 
 // authenticator gives every admitted connection the rights of its role;
@@ -53,7 +54,7 @@ func (a *authenticator) Check(c server.ClientAuthentication) bool {
 		}
 		// Known like any client, so a revoked certificate or lame duck
 		// mode closes it too.
-		b.conns.Store(c.GetID(), &connInfo{certs: cs.PeerCertificates, name: leaf.Subject.CommonName, role: systemRole})
+		b.conns.Store(c.GetID(), &connInfo{certs: cs.PeerCertificates, name: leaf.Subject.CommonName, role: systemRole, websocket: isWebsocket(c)})
 		return true
 	}
 	// Puppet repeats the CN as a SAN; each name becomes permission entries
@@ -73,7 +74,7 @@ func (a *authenticator) Check(c server.ClientAuthentication) bool {
 		return false
 	}
 	c.RegisterUser(&server.User{Username: leaf.Subject.CommonName, Permissions: authz.Permissions(role, names, b.streamsRights(policy))})
-	b.conns.Store(c.GetID(), &connInfo{certs: cs.PeerCertificates, name: leaf.Subject.CommonName, role: role})
+	b.conns.Store(c.GetID(), &connInfo{certs: cs.PeerCertificates, name: leaf.Subject.CommonName, role: role, websocket: isWebsocket(c)})
 	return true
 }
 
@@ -104,8 +105,8 @@ func (b *Broker) SystemRefused() uint64 { return b.systemRefused.Load() }
 
 // violation handles the engine's permission violation lines: a count, and
 // one warning per connection and subject, naming the certificate, within
-// the log limit.
-var violationRe = regexp.MustCompile(`cid:(\d+) - .*?(Publish|Subscription) Violation - (?:Subject|Reply) "([^"]*)"`)
+// the log limit. Websocket connections are wid:, client port ones cid:.
+var violationRe = regexp.MustCompile(`[cw]id:(\d+) - .*?(Publish|Subscription) Violation - (?:Subject|Reply) "([^"]*)"`)
 
 // explainViolation returns false when msg was a violation it handled.
 func (b *Broker) explainViolation(msg string) bool {

@@ -209,7 +209,7 @@ func (b *Broker) routeTLSConfig() *tls.Config {
 				_, err = b.routeRule.Match(cs.PeerCertificates[0])
 			}
 			if err != nil {
-				return b.refuseLink(routeLinks, "peer", cs.ServerName, err)
+				return b.refusePeer("peer", cs.ServerName, err)
 			}
 			return nil
 		},
@@ -236,27 +236,20 @@ func (b *Broker) admitPeer(remote string, cs tls.ConnectionState) error {
 	if err == nil {
 		return nil
 	}
-	return b.refuseLink(routeLinks, "remote", remote, err)
+	return b.refusePeer("remote", remote, err)
 }
 
-// linkKind is a kind of broker-to-broker link, for refusals: the line
-// logged, and the counters by reason.
-type linkKind int
+// refusePeer logs a refused route, once a minute per certificate and
+// reason, and returns the handshake error; who is "remote" (it dialled
+// us) or "peer" (we dialled it).
+func (b *Broker) refusePeer(who, addr string, err error) error {
+	return b.refuseLink(limitPeers, b.peersRefused, who, addr, err)
+}
 
-const (
-	routeLinks linkKind = iota
-	leafLinks
-)
-
-// refuseLink logs a refused route or leafnode link, once a minute per
-// certificate and reason, and returns the handshake error; who is
-// "remote" (it dialled us) or "peer" or "hub" (we dialled it). Extra
-// attributes, such as the fix, follow.
-func (b *Broker) refuseLink(kind linkKind, who, addr string, err error, extra ...any) error {
-	msg, counts := limitPeers, b.peersRefused
-	if kind == leafLinks {
-		msg, counts = limitLeafs, b.leafsRefused
-	}
+// refuseLink logs a refused broker link of kind (limitPeers, limitGateways)
+// once a minute per certificate and reason, counts it, and returns the
+// handshake error.
+func (b *Broker) refuseLink(kind string, counts refusalCounts, who, addr string, err error, extra ...any) error {
 	attrs := []any{who, addr, "error", err.Error()}
 	key, reason := addr, routeOther
 	if host, _, err := net.SplitHostPort(addr); err == nil {
@@ -268,8 +261,8 @@ func (b *Broker) refuseLink(kind linkKind, who, addr string, err error, extra ..
 	}
 	counts.add(reason)
 	// The throttle quiets one peer retrying; the limiter, many peers.
-	if b.peerLog.allow(msg+" "+key) && b.limiter.allow(msg, reason) {
-		b.log.Warn(msg, append(attrs, extra...)...)
+	if b.peerLog.allow(kind+" "+key) && b.limiter.allow(kind, reason) {
+		b.log.Warn(kind, append(attrs, extra...)...)
 	}
 	return fmt.Errorf("%s: %w", admissionMarker, err)
 }

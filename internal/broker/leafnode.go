@@ -159,7 +159,7 @@ func (b *Broker) leafListener(opts *server.Options) error {
 	if err != nil {
 		return err
 	}
-	b.leaf.rule = pki.PeerRule{Patterns: patterns, Setting: leafBrokersKey, Refusal: pki.NotLeaf}
+	b.leaf.rule = pki.PeerRule{Patterns: patterns, Setting: leafBrokersKey, Reason: pki.NotLeaf}
 	if len(patterns) == 0 {
 		b.log.Warn("LEAFNODES ALL REFUSED: plugin.choria.network.leafnode_port is set but plugin.choria.network.leafnode_brokers is empty, so no certificate may connect as a leafnode; set leafnode_brokers to patterns of the leaf brokers' certificate names, such as ^leaf\\d+\\.example\\.net$",
 			"port", n.LeafnodePort, "setting", leafBrokersKey)
@@ -218,7 +218,7 @@ func (b *Broker) admitLeaf(remote string, certs []*x509.Certificate) error {
 		extra = []any{"fix", "if it is a leaf broker, add a pattern matching its name to " + leafBrokersKey + " and restart; a node's certificate must not be one",
 			"pattern", authz.ExactPattern(certs[0].Subject.CommonName)}
 	}
-	return b.refuseLink(leafLinks, "remote", remote, err, extra...)
+	return b.refuseLink(limitLeafs, b.leafsRefused, "remote", remote, err, extra...)
 }
 
 // authLeaf admits an inbound leafnode after its CONNECT: the engine asks
@@ -322,10 +322,10 @@ func (b *Broker) remoteTLSConfig(r config.LeafRemote) (*tls.Config, error) {
 // verifyHub checks the hub's certificate on an outbound link.
 func (b *Broker) verifyHub(r config.LeafRemote, trust *pki.Trust, hosts []string, cs tls.ConnectionState) error {
 	if len(cs.PeerCertificates) == 0 {
-		return b.refuseLink(leafLinks, "hub", r.Name, &pki.RefusedError{Reason: pki.NoCertificate})
+		return b.refuseLink(limitLeafs, b.leafsRefused, "hub", r.Name, &pki.RefusedError{Reason: pki.NoCertificate})
 	}
 	if err := trust.VerifyServer(cs.PeerCertificates, time.Now()); err != nil {
-		return b.refuseLink(leafLinks, "hub", r.Name, err, "setting", r.Key("url"))
+		return b.refuseLink(limitLeafs, b.leafsRefused, "hub", r.Name, err, "setting", r.Key("url"))
 	}
 	names := hosts
 	if cs.ServerName != "" {
@@ -339,7 +339,7 @@ func (b *Broker) verifyHub(r config.LeafRemote, trust *pki.Trust, hosts []string
 	leaf := cs.PeerCertificates[0]
 	err := &pki.RefusedError{Reason: pki.Invalid, Subject: leaf.Subject.String(),
 		Detail: fmt.Sprintf("its names %s do not include %s, the host dialled", strings.Join(pki.Names(leaf), ", "), strings.Join(names, " or "))}
-	return b.refuseLink(leafLinks, "hub", r.Name, err, "fix", "list the hub in "+r.Key("url")+" by a name its certificate carries")
+	return b.refuseLink(limitLeafs, b.leafsRefused, "hub", r.Name, err, "fix", "list the hub in "+r.Key("url")+" by a name its certificate carries")
 }
 
 // leafStreamsOptions lets Choria Streams cross the links. The engine keeps

@@ -25,8 +25,9 @@ type natsLogger struct {
 }
 
 // connLine is how the engine starts a line about one connection:
-// "10.1.2.3:51234 - cid:42 - ...", rid for routes, lid leafnodes, gid gateways.
-var connLine = regexp.MustCompile(`^\S+ - [crlgm]id:\d+ - (?:"[^"]*" - )?(.*)$`)
+// "10.1.2.3:51234 - cid:42 - ...", rid for routes, lid leafnodes, gid
+// gateways, wid websockets.
+var connLine = regexp.MustCompile(`^\S+ - [crlgmw]id:\d+ - (?:"[^"]*" - )?(.*)$`)
 
 // engineReason is a short, bounded name for an engine line's cause, for
 // the log limiter's summary: its text up to the first colon.

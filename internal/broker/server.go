@@ -60,6 +60,9 @@ type Broker struct {
 	leaf         leafState // leafnodes (leafnode.go)
 	leafsRefused refusalCounts
 
+	gateway         gatewayState // gateway.go
+	gatewaysRefused refusalCounts
+
 	fatal     chan string
 	fatalOnce sync.Once
 	lameDuck  atomic.Bool   // refusing new clients while moving the connected ones off
@@ -99,8 +102,9 @@ func newBroker(cfg *config.Config, log *slog.Logger, resolver *net.Resolver) (*B
 		crl:        crlState{refreshNow: make(chan struct{}, 1)},
 		trustRetry: time.Minute,
 	}
-	b.limiter = newLogLimiter(log, defaultLogLimit)
-	b.peersRefused, b.leafsRefused = newRefusalCounts(peerRefusalReasons), newRefusalCounts(leafRefusalReasons)
+	b.limiter, b.peersRefused = newLogLimiter(log, defaultLogLimit), newRefusalCounts(peerRefusalReasons)
+	b.gatewaysRefused = newRefusalCounts(gatewayRefusalReasons)
+	b.leafsRefused = newRefusalCounts(leafRefusalReasons)
 	b.trustStamps = b.stampTrust()
 	now := time.Now()
 	id, err := pki.Load(b.files, cfg.Identity, now)
@@ -132,8 +136,15 @@ func newBroker(cfg *config.Config, log *slog.Logger, resolver *net.Resolver) (*B
 	if err := b.clusterOptions(context.Background(), b.opts); err != nil {
 		return nil, err
 	}
+	if err := b.gatewayOptions(b.opts); err != nil {
+		return nil, err
+	}
+	if b.gateway.on && n.Stream.Store != "" && len(b.opts.Routes) == 0 {
+		return nil, gatewayStreamsAlone(cfg)
+	}
 	b.streams.secret = newInprocSecret()
 	b.streamsOptions(b.opts)
+	b.websocketOptions(b.opts)
 	if err := b.leafnodeOptions(b.opts); err != nil {
 		return nil, err
 	}
@@ -157,7 +168,16 @@ func CheckConfig(cfg *config.Config) error {
 	if _, err := pki.CompilePatterns("plugin.choria.network.cluster_brokers", n.ClusterBrokers); err != nil {
 		return err
 	}
-	return checkLeafConfig(cfg)
+	if _, err := pki.CompilePatterns("plugin.choria.network.gateway_brokers", n.GatewayBrokers); err != nil {
+		return err
+	}
+	if n.GatewayPort > 0 && n.Stream.Store != "" && len(n.Peers) == 0 && !cfg.UseSRV {
+		return gatewayStreamsAlone(cfg)
+	}
+	if err := checkLeafConfig(cfg); err != nil {
+		return err
+	}
+	return checkMappings(cfg)
 }
 
 func newPolicy(cfg *config.Config) (*authz.Policy, error) {
@@ -230,7 +250,11 @@ func (b *Broker) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("cannot configure the NATS engine: %w", err)
 	}
-	srv.SetLoggerV2(&natsLogger{log: b.log, fatal: b.onFatal, limiter: b.limiter, filters: []func(string) bool{b.explainRouteAuth, b.explainLeaf, b.explainViolation, b.noteStreamRecovery}}, b.opts.Debug, false, false)
+	if err := b.applyMappings(srv); err != nil {
+		return err
+	}
+	srv.SetLoggerV2(&natsLogger{log: b.log, fatal: b.onFatal, limiter: b.limiter,
+		filters: []func(string) bool{b.explainRouteAuth, b.explainLeaf, b.explainViolation, b.noteStreamRecovery, b.explainWebsocket, b.explainGateway}}, b.opts.Debug, false, false)
 	b.srv = srv
 
 	watchCtx, stopWatch := context.WithCancel(ctx)
@@ -282,7 +306,11 @@ func (b *Broker) Run(ctx context.Context) error {
 			b.watchStoreLimit(watchCtx)
 		}()
 	}
-	wg.Add(9)
+	wg.Add(10)
+	go func() {
+		defer wg.Done()
+		b.watchGateways(watchCtx, 10*time.Second, time.Minute)
+	}()
 	go func() {
 		defer wg.Done()
 		b.refreshCRL(watchCtx)

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/choria-broker/choria-broker/internal/config"
+	"github.com/choria-broker/choria-broker/internal/pki"
 	"github.com/choria-broker/choria-broker/internal/testutil"
 	"github.com/choria-broker/choria-broker/internal/testutil/devbroker"
 )
@@ -184,18 +185,19 @@ func TestSystemAccountCluster(t *testing.T) {
 	if err := kp.Save(cert, key); err != nil {
 		t.Fatal(err)
 	}
-	cli := func(pass string, args ...string) (string, error) {
+	withCert := []string{"--tlscert", cert, "--tlskey", key}
+	cli := func(certArgs []string, pass string, args ...string) (string, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		args = append([]string{"--server", "tls://" + bs[1].ClientAddr().String(), "--tlscert", cert, "--tlskey", key, "--tlsca", env.PKI.CAFile(),
-			"--user", sysUser, "--password", pass, "--timeout", "5s", "--no-context"}, args...)
+		args = append(append(append([]string{"--server", "tls://" + bs[1].ClientAddr().String()}, certArgs...), "--tlsca", env.PKI.CAFile(),
+			"--user", sysUser, "--password", pass, "--timeout", "5s", "--no-context"), args...)
 		cmd := exec.CommandContext(ctx, bin, args...)
 		cmd.Env = append(cmd.Environ(), "HOME="+dir, "XDG_CONFIG_HOME="+dir)
 		out, err := cmd.CombinedOutput()
 		return string(out), err
 	}
 	for _, args := range [][]string{{"server", "list", "3"}, {"server", "report", "connections"}} {
-		out, err := cli(sysPass, args...)
+		out, err := cli(withCert, sysPass, args...)
 		if err != nil {
 			t.Fatalf("nats %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
@@ -207,7 +209,19 @@ func TestSystemAccountCluster(t *testing.T) {
 			}
 		}
 	}
-	if out, err := cli("wrong", "server", "list", "3"); err == nil {
+	if out, err := cli(withCert, "wrong", "server", "list", "3"); err == nil {
 		t.Errorf("nats server list with a wrong password worked:\n%s", out)
+	}
+	// The right password without a client certificate: refused at the
+	// handshake, as every connection without one is.
+	before := bs[1].Refused(pki.NoCertificate)
+	if out, err := cli(nil, sysPass, "server", "list", "3"); err == nil {
+		t.Errorf("nats server list without a client certificate worked:\n%s", out)
+	}
+	if bs[1].Refused(pki.NoCertificate) == before {
+		t.Error("the attempt without a certificate was not refused by admission")
+	}
+	if bs[1].SystemRefused() == 0 {
+		t.Error("the wrong password was not counted")
 	}
 }

@@ -183,21 +183,28 @@ func validHostname(s string) bool {
 	return !isDigits(labels[len(labels)-1])
 }
 
-// checkRemoteNames: a remote's name is one part of its keys
-// (leafnode_remote.NAME.url), so it cannot hold a dot.
-func checkRemoteNames(v any) string {
-	for _, n := range v.([]string) {
-		if !collectiveName.MatchString(n) {
-			return `remote name "` + n + `" may only contain letters, digits, "_" and "-"`
-		}
-	}
-	return ""
-}
-
 // checkDomain: the domain is one token of $JS.<domain>.API subjects.
 func checkDomain(v any) string {
 	if s := v.(string); s != "" && !collectiveName.MatchString(s) {
 		return `may only contain letters, digits, "_" and "-"`
+	}
+	return ""
+}
+
+// checkHostPort: an address handed to clients as is, so a typo only
+// shows up as clients failing to connect.
+func checkHostPort(v any) string {
+	s := v.(string)
+	if s == "" {
+		return ""
+	}
+	const help = "not host:port, such as nats1.example.net:443"
+	host, port, err := net.SplitHostPort(s)
+	if err != nil || host == "" || strings.ContainsAny(host, " \t/") {
+		return help
+	}
+	if _, ok := parsePort(port, false); !ok {
+		return help + "; the port must be 1-65535"
 	}
 	return ""
 }

@@ -85,6 +85,20 @@ type Network struct {
 	// LeafnodeBrokers is plugin.choria.network.leafnode_brokers (ours):
 	// certificate name patterns that may connect as leafnodes.
 	LeafnodeBrokers []string
+	// WebsocketPort (plugin.choria.network.websocket_port, 0 = off) takes
+	// wss:// connections on ListenAddress; WebsocketAdvertise is the
+	// host:port the cluster tells websocket clients.
+	WebsocketPort      int
+	WebsocketAdvertise string
+
+	GatewayPort    int      // plugin.choria.network.gateway_port: 0 = no gateways
+	GatewayRemotes []string // plugin.choria.network.gateway_remotes: remote cluster names
+	// GatewayBrokers is plugin.choria.network.gateway_brokers (ours):
+	// certificate name patterns accepted as gateways besides the remotes' hosts.
+	GatewayBrokers []string
+	// Gateways are the remotes with their gateway_remote.NAME.* settings,
+	// in gateway_remotes order.
+	Gateways []GatewayRemote
 
 	PprofPort          int           // plugin.choria.network.pprof_port: Go profiling on 127.0.0.1, 0 = off
 	HandshakeAdmission bool          // plugin.choria.network.handshake_admission (ours): bound TLS handshakes in flight
@@ -101,6 +115,12 @@ type Network struct {
 	// a client certificate into the engine's system account; both or neither.
 	SystemUser     string
 	SystemPassword string
+
+	// MappingNames is plugin.choria.network.mapping.names; Mappings are
+	// the pairs they name, in that order, read from mapping.NAME.source
+	// and .destination (mapping.go).
+	MappingNames []string
+	Mappings     []Mapping
 
 	Stream Stream
 }

@@ -71,3 +71,18 @@ func joinErrors(errs []*Error) error {
 	}
 	return errors.Join(all...)
 }
+
+// KeyError is msg about key, placed at the file:line that set it (the
+// main file when no line did), for checks made after parsing.
+func (c *Config) KeyError(key, msg string) *Error {
+	e := &Error{File: c.File, Key: key, Msg: msg}
+	w := c.Where(key)
+	if n, err := strconv.Atoi(strings.TrimPrefix(w, "line ")); err == nil {
+		e.File, e.Line = "", n // Parse without a file name
+	} else if i := strings.LastIndexByte(w, ':'); i > 0 {
+		if n, err := strconv.Atoi(w[i+1:]); err == nil {
+			e.File, e.Line = w[:i], n
+		}
+	}
+	return e
+}

@@ -66,6 +66,18 @@ var settings = []setting{
 	{name: "plugin.choria.network.leafnode_remote.*", kind: kString},
 	// ours: only certificates matching these may connect as leafnodes
 	{name: "plugin.choria.network.leafnode_brokers", kind: kList, check: checkRegexps, field: func(c *Config) any { return &c.Network.LeafnodeBrokers }},
+	// websockets: wss:// with the client port's admission, see internal/broker/websocket.go
+	{name: "plugin.choria.network.websocket_port", kind: kPortOff, def: "0", field: func(c *Config) any { return &c.Network.WebsocketPort }},
+	{name: "plugin.choria.network.websocket_advertise", kind: kString, check: checkHostPort, field: func(c *Config) any { return &c.Network.WebsocketAdvertise }},
+	// subject mappings in the client account: see mapping.go and internal/broker/mapping.go
+	{name: "plugin.choria.network.mapping.names", kind: kList, field: func(c *Config) any { return &c.Network.MappingNames }},
+	{name: "plugin.choria.network.mapping.*", kind: kString},
+	// gateways: see internal/broker/gateway.go; per-remote keys in gateways.go
+	{name: "plugin.choria.network.gateway_port", kind: kPortOff, def: "0", field: func(c *Config) any { return &c.Network.GatewayPort }},
+	{name: "plugin.choria.network.gateway_remotes", kind: kList, check: checkRemoteNames, field: func(c *Config) any { return &c.Network.GatewayRemotes }},
+	{name: "plugin.choria.network.gateway_remote.*", kind: kString},
+	// ours: gateways are taken only from certificates naming a remote's host, or matching these
+	{name: "plugin.choria.network.gateway_brokers", kind: kList, check: checkRegexps, field: func(c *Config) any { return &c.Network.GatewayBrokers }},
 	// reconnect storms and restarts: see internal/broker/gate.go
 	{name: "plugin.choria.network.handshake_admission", kind: kBool, def: "true", field: func(c *Config) any { return &c.Network.HandshakeAdmission }},
 	{name: "plugin.choria.network.handshake_limit", kind: kInt, def: "0", check: between(0, 1_000_000), field: func(c *Config) any { return &c.Network.HandshakeLimit }},
@@ -96,11 +108,6 @@ var settings = []setting{
 	// Known go-choria keys we do not use yet: kept in Raw, type-checked,
 	// and never reported as misspellings. Refused keys stop run and
 	// preflight (see support.go); ignored ones are warned about.
-	{name: "plugin.choria.network.gateway_port", kind: kPortOff, support: refused, about: featGateways},
-	{name: "plugin.choria.network.gateway_remotes", kind: kList, support: refused, about: featGateways},
-	{name: "plugin.choria.network.gateway_remote.*", kind: kString, support: refused, about: featGateways},
-	{name: "plugin.choria.network.websocket_port", kind: kPortOff, support: refused, about: featWebsockets},
-	{name: "plugin.choria.network.websocket_advertise", kind: kString, support: refused, about: featWebsockets},
 	{name: "plugin.choria.network.connect_timeout", kind: kDuration, def: "2s", support: ignored, about: otherProgram},
 	{name: "plugin.choria.network.client_tls_force_required", kind: kBool, support: ignored, about: "TLS with a client certificate is always required here"},
 	{name: "plugin.choria.network.client_anon_tls", kind: kBool, support: refused, about: featJWT},
@@ -112,8 +119,6 @@ var settings = []setting{
 	{name: "plugin.choria.network.system_account", kind: kString, support: ignored, about: obsolete},
 	{name: "plugin.choria.network.system.user", kind: kString, field: func(c *Config) any { return &c.Network.SystemUser }},
 	{name: "plugin.choria.network.system.password", kind: kString, field: func(c *Config) any { return &c.Network.SystemPassword }},
-	{name: "plugin.choria.network.mapping.names", kind: kList, support: refused, about: featMappings},
-	{name: "plugin.choria.network.mapping.*", kind: kString, support: refused, about: featMappings},
 	{name: "plugin.choria.network.provisioning.client_password", kind: kString, support: refused, about: featProvisioning},
 	{name: "plugin.choria.network.provisioning.signer_cert", kind: kPath, support: refused, about: featProvisioning},
 	{name: "plugin.choria.network.provisioning.provisioner_without_token", kind: kBool, support: refused, about: featProvisioning},

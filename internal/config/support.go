@@ -20,9 +20,6 @@ const (
 
 // Refused features, as README's "Not supported yet" lists them.
 const (
-	featGateways     = "gateways"
-	featWebsockets   = "websockets"
-	featMappings     = "subject mappings"
 	featProvisioning = "provisioning"
 	featJWT          = "JWT and anonymous TLS logins"
 )
@@ -30,7 +27,7 @@ const (
 // Why an ignored key is harmless.
 const (
 	otherProgram = "a setting of the Choria server or client; the broker does not use it"
-	obsolete     = "obsolete: go-choria stopped reading it in 2021; remove it"
+	obsolete     = "obsolete: go-choria ignores it too (it stopped reading it in 2021); remove it"
 	natsLogin    = "a NATS login for Choria servers and clients; the broker's own connections use its certificate"
 )
 
@@ -100,9 +97,11 @@ func isFamily(name string) bool { return strings.HasSuffix(name, ".*") }
 
 // checkedFamilies are implemented families: the config package accepts
 // any key under them, and their reader refuses a property it does not
-// know, naming file and line (internal/adapter for adapters, LeafRemotes
-// for leafnode remotes).
-var checkedFamilies = map[string]bool{"plugin.choria.adapter.*": true, "plugin.choria.network.leafnode_remote.*": true}
+// know, naming file and line (internal/adapter for adapters, mapping.go
+// for subject mappings, gateways.go for gateway remotes, LeafRemotes for
+// leafnode remotes).
+var checkedFamilies = map[string]bool{"plugin.choria.adapter.*": true, "plugin.choria.network.mapping.*": true, "plugin.choria.network.gateway_remote.*": true,
+	"plugin.choria.network.leafnode_remote.*": true}
 
 // noteUnsupported records a set key the broker does not act on; a key
 // set twice is reported once, at its last line, as Raw keeps the last value.

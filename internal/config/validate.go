@@ -1,9 +1,6 @@
 package config
 
-import (
-	"strconv"
-	"strings"
-)
+import "strings"
 
 // rule is a check that spans settings.
 type rule struct {
@@ -17,6 +14,10 @@ var rules = []rule{
 	{keys: []string{"collectives", "main_collective"}, check: mainCollectiveKnown},
 	{keys: []string{"plugin.security.provider", "plugin.security.file.certificate", "plugin.security.file.key", "plugin.security.file.ca"}, check: fileProviderPaths},
 	{keys: []string{"plugin.choria.network.system.user", "plugin.choria.network.system.password"}, check: systemLogin},
+	{keys: []string{"plugin.choria.network.websocket_port", "plugin.choria.network.websocket_advertise"}, check: websocketAdvertise},
+	{keys: []string{"plugin.choria.network.websocket_port", "plugin.choria.network.client_port", "plugin.choria.stats_port", "plugin.choria.stats_address",
+		"plugin.choria.network.pprof_port", "plugin.choria.network.peer_port", "plugin.choria.network.listen_address", "plugin.choria.network.peers"}, check: websocketPort},
+	{keys: []string{"plugin.choria.network.gateway_port", "plugin.choria.network.gateway_remotes", "plugin.choria.network.gateway_name"}, check: gatewaySettings},
 }
 
 // Validate checks every known setting's value, including values set by
@@ -110,22 +111,5 @@ func systemLogin(c *Config) []*Error {
 	if pass {
 		set, missing = missing, set
 	}
-	e := c.errorAt(set, "", "set without "+missing+"; set both to allow system account logins, or neither")
-	return []*Error{e}
-}
-
-// errorAt is an Error about key located where the key was set: file and
-// line, a line alone for Parse without a file name, or no place when the
-// key has its default (set by code).
-func (c *Config) errorAt(key, value, msg string) *Error {
-	e := &Error{Key: key, Value: value, Msg: msg}
-	w := c.Where(key)
-	if n, err := strconv.Atoi(strings.TrimPrefix(w, "line ")); err == nil {
-		e.Line = n
-	} else if i := strings.LastIndexByte(w, ':'); i > 0 {
-		if n, err := strconv.Atoi(w[i+1:]); err == nil {
-			e.File, e.Line = w[:i], n
-		}
-	}
-	return e
+	return []*Error{c.KeyError(set, "set without "+missing+"; set both to allow system account logins, or neither")}
 }

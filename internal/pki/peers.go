@@ -12,6 +12,10 @@ import (
 // broker links with as routes.
 const NotPeer Reason = "not a cluster peer"
 
+// NotGateway is a CA-signed certificate that is not one of the remote
+// clusters' gateways.
+const NotGateway Reason = "not a gateway"
+
 // NotLeaf is a CA-signed certificate that may not connect as a leafnode.
 const NotLeaf Reason = "not a leafnode broker"
 
@@ -23,7 +27,10 @@ type PeerRule struct {
 	Hosts    []string         // the configured peers' host names and addresses
 	Patterns []*regexp.Regexp // extra certificate names, e.g. plugin.choria.network.cluster_brokers
 	Setting  string           // the setting Patterns come from, for messages
-	Refusal  Reason           // the reason of a refusal; NotPeer when empty
+	// Reason refuses the others (NotPeer when unset); What names Hosts in
+	// messages ("a peer" when unset).
+	Reason Reason
+	What   string
 }
 
 // Match returns the host or pattern that admits leaf, or a refusal naming
@@ -53,13 +60,16 @@ func (r PeerRule) Match(leaf *x509.Certificate) (string, error) {
 		}
 		patterns = strings.Join(ps, ", ")
 	}
-	reason := r.Refusal
+	reason, what := r.Reason, r.What
 	if reason == "" {
 		reason = NotPeer
 	}
-	detail := fmt.Sprintf("its names %s are not a peer (%s) nor match %s (%s)",
-		strings.Join(names, ", "), strings.Join(r.Hosts, ", "), r.Setting, patterns)
-	if len(r.Hosts) == 0 {
+	if what == "" {
+		what = "a peer"
+	}
+	detail := fmt.Sprintf("its names %s are not %s (%s) nor match %s (%s)",
+		strings.Join(names, ", "), what, strings.Join(r.Hosts, ", "), r.Setting, patterns)
+	if len(r.Hosts) == 0 && r.What == "" {
 		detail = fmt.Sprintf("its names %s match no pattern of %s (%s)", strings.Join(names, ", "), r.Setting, patterns)
 	}
 	return "", &RefusedError{Reason: reason, Subject: leaf.Subject.String(), Detail: detail}

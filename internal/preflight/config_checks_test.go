@@ -29,9 +29,9 @@ func TestConfigKeys(t *testing.T) {
 func TestConfigKeysUnsupported(t *testing.T) {
 	t.Parallel()
 	cfg := parse(t, `identity = b.example.net
-plugin.choria.network.mapping.names = m1
+plugin.choria.network.provisioning.client_password = s3cret
 rpcaudit = true
-plugin.choria.network.gateway_remote.hub.url = hub.example.net:7222
+plugin.security.issuer.choria.public = 0123abcd
 plugin.choria.network.system_account = SYSTEM
 plugin.choria.network.pprof_port = 6060
 `)
@@ -39,12 +39,12 @@ plugin.choria.network.pprof_port = 6060
 	if len(rs) != 4 {
 		t.Fatalf("want 4 results, got %+v", rs)
 	}
-	r := item(t, rs, "plugin.choria.network.mapping.names")
-	expect(t, r, Fail, "broker.conf:2: plugin.choria.network.mapping.names: not supported yet: subject mappings")
+	r := item(t, rs, "plugin.choria.network.provisioning.client_password")
+	expect(t, r, Fail, "broker.conf:2: plugin.choria.network.provisioning.client_password: not supported yet: provisioning")
 	if !strings.Contains(r.Fix, "remove the setting, or keep go-choria's broker") {
 		t.Errorf("fix %q", r.Fix)
 	}
-	expect(t, item(t, rs, "plugin.choria.network.gateway_remote.hub.url"), Fail, "broker.conf:4: plugin.choria.network.gateway_remote.hub.url: not supported yet: gateways")
+	expect(t, item(t, rs, "plugin.security.issuer.choria.public"), Fail, "broker.conf:4: plugin.security.issuer.choria.public: not supported yet: JWT and anonymous TLS logins")
 	expect(t, item(t, rs, "rpcaudit"), Warn, "broker.conf:3: rpcaudit: a setting of the Choria server or client")
 	expect(t, item(t, rs, "plugin.choria.network.system_account"), Warn, "broker.conf:5: plugin.choria.network.system_account: obsolete")
 }
@@ -122,7 +122,7 @@ func TestConfigRunAgreesWithRun(t *testing.T) {
 	for name, tc := range map[string]struct{ conf, says string }{
 		"nothing enabled":                {"", "nothing to run: set plugin.choria.broker_network = true"},
 		"only a ssldir":                  {"plugin.choria.ssldir = /nonexistent\n", "nothing to run"},
-		"unsupported key":                {"plugin.choria.broker_network = true\nplugin.choria.network.mapping.names = m1\n", "broker.conf:4: plugin.choria.network.mapping.names: not supported yet"},
+		"unsupported key":                {"plugin.choria.broker_network = true\nplugin.choria.network.provisioning.client_password = s3cret\n", "broker.conf:4: plugin.choria.network.provisioning.client_password: not supported yet"},
 		"both, federation without hosts": {"plugin.choria.broker_network = true\nplugin.choria.broker_federation = true\n", "plugin.choria.federation_middleware_hosts is empty and plugin.choria.use_srv is off"},
 		"lame duck grace":                {"plugin.choria.broker_network = true\nplugin.choria.network.lame_duck_grace = 1m\nplugin.choria.network.lame_duck_duration = 30s\n", "lame_duck_grace (1m0s) must be shorter"},
 		"federation hosts":               {"plugin.choria.broker_federation = true\n", "plugin.choria.federation_middleware_hosts is empty"},

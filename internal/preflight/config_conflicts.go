@@ -36,6 +36,21 @@ func (configConflicts) Run(_ context.Context, env *Env) []Result {
 			Wanted: "a routes password on top of the route certificate check",
 			Fix:    "set the same plugin.choria.network.peer_user and peer_password on every member: a broker certificate (or a name matching cluster_brokers) alone then no longer makes a route"})
 	}
+	for _, r := range c.Network.Gateways {
+		key := "plugin.choria.network.gateway_remote." + r.Name + ".tls."
+		switch {
+		case c.Network.GatewayPort > 0 && r.TLS.Disable:
+			out = append(out, Result{Item: "gateways", Status: Warn,
+				Found:  key + "disable = true: the gateway port is plaintext, for every cluster",
+				Wanted: "mutual TLS on gateways",
+				Fix:    "remove it once no old go-choria gateway remains: meanwhile any host reaching the gateway port that names a cluster of gateway_remotes reads and sends all fleet traffic; firewall the port to the old gateway's hosts"})
+		case c.Network.GatewayPort > 0 && r.TLS.SkipVerify:
+			out = append(out, Result{Item: "gateways", Status: Warn,
+				Found:  key + "verify = false: cluster " + r.Name + "'s gateway certificates are not checked",
+				Wanted: "gateway certificates checked",
+				Fix:    "set it to true (with tls.ca if " + r.Name + " has another CA): anyone on the path can pose as " + r.Name + " and read what this broker sends it"})
+		}
+	}
 	if !c.Network.Roles {
 		out = append(out, Result{Item: "roles", Status: Warn,
 			Found:  "plugin.choria.network.roles = false",
@@ -63,7 +78,7 @@ func (configConflicts) Run(_ context.Context, env *Env) []Result {
 			Fix:    "anchor the pattern to the names it is meant for (^...$): a stolen node certificate matching it commands the fleet"})
 	}
 	if len(out) == 0 {
-		out = append(out, Result{Status: Pass, Found: "no contradictions", Wanted: "settings that agree; route TLS and roles on"})
+		out = append(out, Result{Status: Pass, Found: "no contradictions", Wanted: "settings that agree; route and gateway TLS and roles on"})
 	}
 	return out
 }

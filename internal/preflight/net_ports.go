@@ -1,7 +1,9 @@
 package preflight
 
 import (
+	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +11,9 @@ import (
 	"net/http"
 	"strconv"
 	"syscall"
+	"time"
+
+	"github.com/choria-broker/choria-broker/internal/config"
 )
 
 // brokerProgram is the process name of a running broker.
@@ -34,6 +39,9 @@ func (ports) Run(ctx context.Context, env *Env) []Result {
 	ls := []listener{{"client", "plugin.choria.network.client_port", c.Network.ListenAddress, c.Network.ClientPort}}
 	if list, _, err := clusterPeers(ctx, env, m.leaf()); err == nil && hasOthers(list) {
 		ls = append(ls, listener{"cluster", "plugin.choria.network.peer_port", c.Network.ListenAddress, c.Network.PeerPort})
+	}
+	if c.Network.GatewayPort > 0 {
+		ls = append(ls, listener{"gateway", "plugin.choria.network.gateway_port", c.Network.ListenAddress, c.Network.GatewayPort})
 	}
 	if c.Network.LeafnodePort > 0 {
 		ls = append(ls, listener{"leafnode", "plugin.choria.network.leafnode_port", c.Network.ListenAddress, c.Network.LeafnodePort})
@@ -125,10 +133,58 @@ func heldByUs(ctx context.Context, env *Env, m *material, l listener) (string, b
 			return "", false
 		}
 		name = p.info.ServerName
+	case "gateway":
+		name = gatewayName(ctx, env, m, addr)
 	case "monitoring":
 		name = varzName(ctx, env, addr)
 	}
 	return name, name != "" && name == env.Config.Identity
+}
+
+// gatewayName is the identity of the broker on a gateway port: the server
+// name of a plaintext one, or ours when a TLS one presents our certificate
+// (it may not take our certificate as a gateway, so its INFO may not come).
+func gatewayName(ctx context.Context, env *Env, m *material, addr string) string {
+	ctx, cancel := context.WithTimeout(ctx, dialTimeout+infoTimeout)
+	defer cancel()
+	conn, err := env.Sys.Dial(ctx, "tcp", addr)
+	if err != nil {
+		return ""
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(dialTimeout + infoTimeout))
+	if plainGateways(env.Config) {
+		info, f := readInfo(conn, addr, true)
+		if f != nil {
+			return ""
+		}
+		return info.ServerName
+	}
+	leaf := m.leaf()
+	if leaf == nil {
+		return ""
+	}
+	ours := false
+	tc := tls.Client(conn, &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: true, // compared below
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			ours = bytes.Equal(cs.PeerCertificates[0].Raw, leaf.Raw)
+			return errors.New("seen") // no need to go on
+		}})
+	_ = tc.HandshakeContext(ctx)
+	if ours {
+		return env.Config.Identity
+	}
+	return ""
+}
+
+// plainGateways: a remote with tls.disable makes the gateway port plaintext.
+func plainGateways(c *config.Config) bool {
+	for _, r := range c.Network.Gateways {
+		if r.TLS.Disable {
+			return true
+		}
+	}
+	return false
 }
 
 // varzName is server_name from the monitoring port's /varz.
@@ -145,7 +201,7 @@ func varzName(ctx context.Context, env *Env, addr string) string {
 	}
 	defer resp.Body.Close()
 	var v struct {
-		ServerName string `json:"server_name"` // /varz's cluster is an object, not the INFO's name
+		ServerName string `json:"server_name"` // /varz's gateway is an object, not INFO's name
 	}
 	if json.NewDecoder(resp.Body).Decode(&v) != nil {
 		return ""

@@ -80,7 +80,7 @@ func Default() *Registry {
 		processNoFile{}, unitNoFile{}, memory{},
 		configKeys{}, configRun{}, configConflicts{}, maxConnections{}, streamsStore{},
 		pkiFiles{}, pkiExpiry{}, pkiCRL{}, pkiNames{}, handshakes{},
-		ports{}, srv{}, peers{}, leafnodes{}, federationRole{},
+		ports{}, websocket{}, srv{}, peers{}, gateways{}, leafnodes{}, federationRole{},
 	)
 }
 

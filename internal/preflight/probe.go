@@ -21,6 +21,7 @@ const infoTimeout = 2 * time.Second
 // natsInfo is what preflight reads from the INFO a NATS port sends first.
 type natsInfo struct {
 	ServerName  string `json:"server_name"`
+	Gateway     string `json:"gateway"` // the cluster name, on a gateway port
 	ServerID    string `json:"server_id"`
 	Version     string `json:"version"`
 	Cluster     string `json:"cluster"`      // leafnode ports: the hub's cluster name
@@ -125,6 +126,12 @@ func readInfo(c net.Conn, addr string, haveCert bool) (natsInfo, *probeFailure) 
 		return info, &probeFailure{reason: addr + " sent no NATS INFO within " + infoTimeout.String() + ": " + err.Error(),
 			fix: "check that " + addr + " is a choria-broker or nats-server port"}
 	}
+	return parseInfo(line, addr)
+}
+
+// parseInfo reads an INFO line.
+func parseInfo(line, addr string) (natsInfo, *probeFailure) {
+	var info natsInfo
 	body, ok := strings.CutPrefix(strings.TrimSpace(line), "INFO ")
 	if !ok || json.Unmarshal([]byte(body), &info) != nil {
 		return info, &probeFailure{reason: fmt.Sprintf("%s answered %.40q, not a NATS INFO", addr, line),

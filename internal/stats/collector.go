@@ -41,6 +41,7 @@ type networkCollector struct {
 	caExpiry, reloadFailing, reloadTime     *prometheus.Desc
 	routesUp, routesExpected, slowConsumers *prometheus.Desc
 	routesRefused, logSuppressed            *prometheus.Desc
+	websocket                               *prometheus.Desc
 }
 
 func newNetworkCollector(b *broker.Broker, identity string) *networkCollector {
@@ -77,6 +78,7 @@ func newNetworkCollector(b *broker.Broker, identity string) *networkCollector {
 	c.routesExpected = desc("choria_broker_cluster_routes_expected", "Cluster peers configured, this broker left out")
 	c.slowConsumers = desc("choria_broker_slow_consumers_total", "Slow consumers by kind of connection", "kind")
 	c.routesRefused = desc("choria_broker_refused_routes_total", "Cluster peers refused, by reason", "reason")
+	c.websocket = desc("choria_broker_websocket_connections", "Current websocket connections by role (only with plugin.choria.network.websocket_port); they are in connections_by_role too", "role")
 	c.logSuppressed = desc("choria_broker_log_lines_suppressed_total", "Log lines about refusals and connection errors held back by the log rate limit, by kind", "kind")
 	return c
 }
@@ -85,7 +87,7 @@ func (c *networkCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range c.varz {
 		ch <- d
 	}
-	for _, d := range []*prometheus.Desc{c.byRole, c.refused, c.admitted, c.violations, c.handshakes, c.hsLimit, c.hsInFlight, c.hsWait, c.certExpiry, c.crlNextUpdate, c.caExpiry, c.reloadFailing, c.reloadTime, c.routesUp, c.routesExpected, c.slowConsumers, c.routesRefused, c.logSuppressed} {
+	for _, d := range []*prometheus.Desc{c.byRole, c.refused, c.admitted, c.violations, c.handshakes, c.hsLimit, c.hsInFlight, c.hsWait, c.certExpiry, c.crlNextUpdate, c.caExpiry, c.reloadFailing, c.reloadTime, c.routesUp, c.routesExpected, c.slowConsumers, c.routesRefused, c.logSuppressed, c.websocket} {
 		ch <- d
 	}
 }
@@ -105,6 +107,14 @@ func (c *networkCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for role, n := range rolesCount(b) {
 		gauge(c.byRole, float64(n), string(role))
+	}
+	if ws := b.WebsocketByRole(); ws != nil {
+		for _, r := range roles {
+			ws[r] += 0
+		}
+		for role, n := range ws {
+			gauge(c.websocket, float64(n), string(role))
+		}
 	}
 	for _, r := range refusalReason {
 		counter(c.refused, b.Refused(r), string(r))

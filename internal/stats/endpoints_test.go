@@ -92,6 +92,9 @@ func TestEndpoints(t *testing.T) {
 				t.Errorf("%s lacks %s", path, want)
 			}
 		}
+		if strings.Contains(m, "choria_broker_websocket_connections") {
+			t.Errorf("%s has websocket connections with websocket_port unset", path)
+		}
 	}
 
 	// The status page, without a browser: numbers, then amber on a stale CRL.
@@ -103,6 +106,9 @@ func TestEndpoints(t *testing.T) {
 	}
 	if !strings.Contains(page, "<svg") || !strings.Contains(page, `http-equiv="refresh"`) {
 		t.Error("page has no chart or no refresh")
+	}
+	if strings.Contains(page, `id="websocket-connections"`) {
+		t.Error("page has a websocket line with websocket_port unset")
 	}
 	if strings.Contains(page, "Choria Streams") || strings.Contains(page, `id="streams"`) {
 		t.Error("page has a Choria Streams panel with Streams not configured")

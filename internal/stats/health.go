@@ -88,6 +88,15 @@ func judge(b *broker.Broker, now time.Time) health {
 			h.raise(Amber, fmt.Sprintf("cluster incomplete: %d of %d peers connected", got, want))
 		}
 	}
+	var down []string
+	for _, l := range b.GatewayStatus().Links {
+		if l.Configured && l.Outbound == nil {
+			down = append(down, l.Cluster)
+		}
+	}
+	if len(down) > 0 {
+		h.raise(Amber, fmt.Sprintf("no gateway link to %s: messages for that cluster are not delivered (see the log)", strings.Join(down, ", ")))
+	}
 	ls := b.Leafnodes()
 	for _, r := range ls.Remotes {
 		if !r.Up {
@@ -107,7 +116,7 @@ func judge(b *broker.Broker, now time.Time) health {
 		h.raise(Amber, "Choria Streams: "+st.Damaged[name])
 	}
 	if len(h.Reasons) == 0 {
-		h.Reasons = []string{"certificate, CA, CRL, cluster and leafnodes are fine"}
+		h.Reasons = []string{"certificate, CA, CRL, cluster, gateways and leafnodes are fine"}
 	}
 	return h
 }

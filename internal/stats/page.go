@@ -51,6 +51,9 @@ type pageData struct {
 	Peers         []peer
 	ExpectedPeers int
 
+	Websocket      string // the listener's URL, "" when off
+	WebsocketConns int
+
 	Federation           bool
 	FedReceived, FedSent float64
 	FedRate              string
@@ -64,8 +67,9 @@ type pageData struct {
 	CRLEntries     int
 	RefusedByCause []roleCount
 
-	Streams   *streamsPanel // nil unless Choria Streams is configured
-	Leafnodes *leafPanel    // nil unless leafnodes are configured
+	Streams   *streamsPanel  // nil unless Choria Streams is configured
+	Gateways  *gatewaysPanel // nil without gateway_port
+	Leafnodes *leafPanel     // nil unless leafnodes are configured
 }
 
 func (s *Stats) servePage(w http.ResponseWriter, r *http.Request) {
@@ -106,11 +110,17 @@ func (s *Stats) servePage(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		d.ExpectedPeers = b.ExpectedPeers()
+		if d.Websocket = b.WebsocketURL(); d.Websocket != "" {
+			for _, n := range b.WebsocketByRole() {
+				d.WebsocketConns += n
+			}
+		}
 		ts := b.TrustStatus()
 		d.CertSubject, d.CertNotAfter, d.CertLeft = ts.CertSubject, ts.CertNotAfter, ts.CertNotAfter.Sub(now)
 		d.CRLFile, d.CRLNextUpdate, d.CRLEntries = ts.CRLFile, ts.CRLNextUpdate, ts.CRLEntries
 		d.CRLLeft = ts.CRLNextUpdate.Sub(now)
 		d.Streams = readStreams(b)
+		d.Gateways = readGateways(b)
 		d.Leafnodes = readLeafnodes(b)
 	}
 	if s.o.Federation {

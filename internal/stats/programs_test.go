@@ -128,21 +128,7 @@ func TestStatusPageChromium(t *testing.T) {
 	})
 	waitFor(t, 20*time.Second, "the leafnode link", func() bool { return strings.Contains(get(t, f.base+"/"), `class="leaf-link"`) })
 
-	dir := t.TempDir()
-	browse := func(page string, extra ...string) string {
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer cancel()
-		args := append([]string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-			"--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
-			"--user-data-dir=" + filepath.Join(dir, "profile")}, extra...)
-		cmd := exec.CommandContext(ctx, chromium, append(args, page)...)
-		cmd.WaitDelay = 5 * time.Second
-		out, err := cmd.Output()
-		if err != nil {
-			t.Fatalf("chromium: %v", err)
-		}
-		return string(out)
-	}
+	browse := newBrowser(t, chromium)
 	dom := browse(f.base+"/", "--dump-dom")
 	role := f.r.Network.ConnectionsByRole()
 	for id, want := range map[string]string{
@@ -158,14 +144,55 @@ func TestStatusPageChromium(t *testing.T) {
 		t.Errorf("rendered %d charts, want 3", n)
 	}
 
-	// The page with layoutProbe added, served from loopback, measures itself.
-	probed := strings.Replace(get(t, f.base+"/"), "</body>", layoutProbe+"</body>", 1)
+	measureLayout(t, browse, get(t, f.base+"/"), 800, 1200, 1600)
+	for _, width := range []int{800, 1200} {
+		shot := filepath.Join(t.ArtifactDir(), fmt.Sprintf("status-%d.png", width))
+		browse(f.base+"/", "--screenshot="+shot, fmt.Sprintf("--window-size=%d,1300", width))
+		if fi, err := os.Stat(shot); err != nil || fi.Size() < 1000 {
+			t.Errorf("screenshot %s: %v", shot, err)
+		}
+	}
+
+	f.staleCRL(t)
+	dom = browse(f.base+"/", "--dump-dom")
+	if got := elementText(dom, "health-level"); got != "amber" || !strings.Contains(dom, "CRL is stale") {
+		t.Errorf("rendered health after a stale CRL: %q, want amber for the CRL", got)
+	}
+}
+
+// newBrowser runs headless Chromium on a page with extra flags and
+// returns its output.
+func newBrowser(t *testing.T, chromium string) func(page string, extra ...string) string {
+	dir := t.TempDir()
+	return func(page string, extra ...string) string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		args := append([]string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+			"--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+			"--user-data-dir=" + filepath.Join(dir, "profile")}, extra...)
+		cmd := exec.CommandContext(ctx, chromium, append(args, page)...)
+		cmd.WaitDelay = 5 * time.Second
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("chromium: %v", err)
+		}
+		return string(out)
+	}
+}
+
+// measureLayout serves page with layoutProbe added from loopback and
+// checks at each window width that it fills the window, its three charts
+// are at least 200 px wide, and nothing reaches past the window.
+func measureLayout(t *testing.T, browse func(string, ...string) string, page string, widths ...int) {
+	t.Helper()
+	probed := strings.Replace(page, "</body>", layoutProbe+"</body>", 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		_, _ = io.WriteString(w, probed)
 	}))
 	defer srv.Close()
-	for _, width := range []int{800, 1200, 1600} {
+	for _, width := range widths {
 		out := elementText(browse(srv.URL+"/", "--dump-dom", fmt.Sprintf("--window-size=%d,1000", width)), "layout-probe")
 		var got struct {
 			Width  float64
@@ -189,19 +216,6 @@ func TestStatusPageChromium(t *testing.T) {
 		for _, o := range got.Over {
 			t.Errorf("%d px window: %s", width, o)
 		}
-	}
-	for _, width := range []int{800, 1200} {
-		shot := filepath.Join(t.ArtifactDir(), fmt.Sprintf("status-%d.png", width))
-		browse(f.base+"/", "--screenshot="+shot, fmt.Sprintf("--window-size=%d,1300", width))
-		if fi, err := os.Stat(shot); err != nil || fi.Size() < 1000 {
-			t.Errorf("screenshot %s: %v", shot, err)
-		}
-	}
-
-	f.staleCRL(t)
-	dom = browse(f.base+"/", "--dump-dom")
-	if got := elementText(dom, "health-level"); got != "amber" || !strings.Contains(dom, "CRL is stale") {
-		t.Errorf("rendered health after a stale CRL: %q, want amber for the CRL", got)
 	}
 }
 

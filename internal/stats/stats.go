@@ -64,7 +64,8 @@ func New(o Options) (*Stats, error) {
 	s := &Stats{o: o, started: time.Now(), hist: newHistory(int(time.Hour / o.SampleEvery))}
 	cs := []prometheus.Collector{buildInfo(buildinfo.Version(), buildinfo.Commit(), o.Config.Identity)}
 	if o.Network != nil {
-		cs = append(cs, newNetworkCollector(o.Network, o.Config.Identity), newStreamsCollector(o.Network, o.Config.Identity), newLeafCollector(o.Network, o.Config.Identity))
+		cs = append(cs, newNetworkCollector(o.Network, o.Config.Identity), newStreamsCollector(o.Network, o.Config.Identity), newGatewaysCollector(o.Network, o.Config.Identity),
+			newLeafCollector(o.Network, o.Config.Identity))
 	}
 	for _, c := range cs {
 		if err := o.Registry.Register(c); err != nil {

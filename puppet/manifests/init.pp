@@ -113,6 +113,16 @@
 #   Let the broker find cluster peers and federation middleware in DNS SRV records.
 # @param cluster_name
 #   Name of the NATS cluster (plugin.choria.network.gateway_name); CHORIA when unset.
+# @param gateway_port
+#   plugin.choria.network.gateway_port: listen for gateways of other clusters (a super-cluster),
+#   with mutual TLS; needs cluster_name. Unset: no gateways.
+# @param gateway_remotes
+#   Remote clusters this one links with, by name: { 'WEST' => { 'urls' => ['gw1.west.example.net:7222'] } },
+#   each with optional tls_cert, tls_key, tls_ca (paths), tls_verify and tls_disable (plaintext, for an
+#   old go-choria gateway only: it makes gateway_port plaintext) (plugin.choria.network.gateway_remote.NAME.*).
+# @param gateway_brokers
+#   Certname patterns taken as gateways besides the hosts of gateway_remotes' urls
+#   (plugin.choria.network.gateway_brokers); a gateway_port without remotes takes only these.
 # @param network_broker
 #   Run the network broker.
 # @param federation_broker
@@ -123,6 +133,17 @@
 #   Federation brokers' host:port (plugin.choria.federation_middleware_hosts).
 # @param collective_middleware_hosts
 #   This collective's brokers' host:port, for the federation broker (plugin.choria.middleware_hosts).
+# @param websocket_port
+#   plugin.choria.network.websocket_port: a wss:// listener for clients and nodes behind proxies that
+#   pass only HTTPS (through, not terminating TLS), with the client port's certificates and roles; 0 is off.
+# @param websocket_advertise
+#   plugin.choria.network.websocket_advertise: the host:port websocket clients of the cluster are told
+#   to use (needs websocket_port).
+# @param mappings
+#   Subject mappings in the client account, in the order given (the first whose source matches applies):
+#   name => { 'source' => subject, 'destination' => subject with NATS mapping functions }, such as
+#   { 'partitions' => { 'source' => 'in.registration.*.>', 'destination' => 'registration.{{partition(5,1)}}.{{wildcard(1)}}.>' } }
+#   (plugin.choria.network.mapping.names and mapping.NAME.source|destination).
 # @param federation_brokers
 #   Certname patterns of federation brokers allowed on this network broker
 #   (plugin.choria.network.federation_brokers).
@@ -135,8 +156,8 @@
 # @param leafnode_remotes
 #   Hubs this broker is a leaf of, by name (plugin.choria.network.leafnode_remotes and
 #   leafnode_remote.NAME.*): 'url' (host:port or a list of them) and optionally 'account',
-#   'credentials', and 'tls' with 'cert', 'key', 'ca', 'verify' and 'disable'. File paths are
-#   written as given. A cluster with remotes needs its own cluster_name.
+#   'credentials', tls_cert, tls_key, tls_ca (paths, written as given), tls_verify and tls_disable.
+#   A cluster with remotes needs its own cluster_name.
 # @param stream_domain
 #   plugin.choria.network.stream.domain: the JetStream domain of this broker's Streams, or,
 #   on a leaf without stream_store, of its hub's.
@@ -191,25 +212,36 @@ class choria_broker (
   Hash[Enum['event', 'machine', 'advisory', 'executor', 'leader_election'], Integer[-1, 5]] $stream_replicas = {},
   Boolean $use_srv = false,
   Optional[String[1]] $cluster_name = undef,
+  Optional[Integer[1, 65535]] $gateway_port = undef,
+  Hash[Pattern[/\A[a-zA-Z0-9_-]+\z/], Struct[{
+        urls                  => Array[String[1], 1],
+        Optional[tls_cert]    => Pattern[/\A\//],
+        Optional[tls_key]     => Pattern[/\A\//],
+        Optional[tls_ca]      => Pattern[/\A\//],
+        Optional[tls_verify]  => Boolean,
+        Optional[tls_disable] => Boolean,
+  }]] $gateway_remotes = {},
+  Array[String[1]] $gateway_brokers = [],
   Boolean $network_broker = true,
   Boolean $federation_broker = false,
   Optional[Pattern[/\A[a-zA-Z0-9_-]+\z/]] $federation_cluster = undef,
   Array[String[1]] $federation_middleware_hosts = [],
   Array[String[1]] $collective_middleware_hosts = [],
   Array[String[1]] $federation_brokers = [],
+  Integer[0, 65535] $websocket_port = 0,
+  Optional[Pattern[/\A(\[[0-9a-fA-F:.]+\]|[^\s:\/\[\]]+):[0-9]{1,5}\z/]] $websocket_advertise = undef,
+  Hash[Pattern[/\A[a-zA-Z0-9_-]+\z/], Struct[{ source => String[1], destination => String[1] }]] $mappings = {},
   Optional[Integer[1, 65535]] $leafnode_port = undef,
   Array[String[1]] $leafnode_brokers = [],
   Hash[Pattern[/\A[a-zA-Z0-9_-]+\z/], Struct[{
         url                   => Variant[String[1], Array[String[1], 1]],
         Optional[account]     => Enum['choria'],
         Optional[credentials] => Pattern[/\A\//],
-        Optional[tls]         => Struct[{
-            Optional[cert]    => Pattern[/\A\//],
-            Optional[key]     => Pattern[/\A\//],
-            Optional[ca]      => Pattern[/\A\//],
-            Optional[verify]  => Boolean,
-            Optional[disable] => Boolean,
-        }],
+        Optional[tls_cert]    => Pattern[/\A\//],
+        Optional[tls_key]     => Pattern[/\A\//],
+        Optional[tls_ca]      => Pattern[/\A\//],
+        Optional[tls_verify]  => Boolean,
+        Optional[tls_disable] => Boolean,
   }]] $leafnode_remotes = {},
   Optional[Pattern[/\A[a-zA-Z0-9_-]+\z/]] $stream_domain = undef,
   Hash[String[1], Scalar] $extra_config = {},
@@ -225,6 +257,15 @@ class choria_broker (
   if !$network_broker and !$federation_broker {
     fail('choria_broker: enable network_broker or federation_broker (or both)')
   }
+  if $websocket_advertise =~ NotUndef and $websocket_port == 0 {
+    fail('choria_broker: websocket_advertise needs websocket_port')
+  }
+  if !$gateway_remotes.empty and $gateway_port =~ Undef {
+    fail('choria_broker: gateway_remotes needs gateway_port: every member of a super-cluster listens for gateways')
+  }
+  if $gateway_port =~ NotUndef and $cluster_name =~ Undef {
+    fail('choria_broker: gateway_port needs cluster_name: every cluster of a super-cluster needs its own name')
+  }
   if $manage_collectd and $monitor_port == 0 {
     fail('choria_broker: manage_collectd => true needs monitor_port')
   }
@@ -235,9 +276,8 @@ class choria_broker (
       | MSG
   }
   $leafnode_remotes.each |$name, $remote| {
-    $tls = $remote['tls'].lest || { {} }
-    if ($tls['cert'] =~ Undef) != ($tls['key'] =~ Undef) {
-      fail("choria_broker: leafnode_remotes ${name}: set tls cert and key together, or neither")
+    if ($remote['tls_cert'] =~ Undef) != ($remote['tls_key'] =~ Undef) {
+      fail("choria_broker: leafnode_remotes ${name}: set tls_cert and tls_key together, or neither")
     }
   }
 

@@ -18,6 +18,9 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/choria-broker/choria-broker/internal/devenv"
+	"github.com/choria-broker/choria-broker/internal/pki"
 )
 
 // Build compiles choria-broker into dir, unless bin is given.
@@ -245,4 +248,15 @@ func Ping(bin string, args ...string) (*PingResult, error) {
 		return nil, fmt.Errorf("ping output: %w", err)
 	}
 	return &r, nil
+}
+
+// IssueCert writes a certificate and key for name, signed by the
+// development CA, valid for localhost and 127.0.0.1 as well.
+func IssueCert(dir string, env *devenv.Env, name string) (certFile, keyFile string, err error) {
+	kp, err := env.PKI.CA.Issue(pki.IssueOptions{Name: name, DNSNames: []string{"localhost"}, IPs: []net.IP{net.ParseIP("127.0.0.1")}})
+	if err != nil {
+		return "", "", err
+	}
+	certFile, keyFile = filepath.Join(dir, name+".pem"), filepath.Join(dir, name+".key")
+	return certFile, keyFile, kp.Save(certFile, keyFile)
 }
