@@ -703,3 +703,35 @@ websocket {
 		}
 	})
 }
+
+// TestLeafnodeOverWebsocket: with websocket_port beside leafnode_port, a
+// leaf may dial the websocket port (wss://, path /leafnode) and is held to
+// the same rule: leaf1's certificate links, a node's is refused.
+func TestLeafnodeOverWebsocket(t *testing.T) {
+	t.Parallel()
+	p := newTestPKI(t)
+	hubCfg := p.leafHub(t)
+	hubCfg.Network.WebsocketPort = testutil.FreePort(t)
+	hub, hubLogs := startBroker(t, hubCfg)
+	url := fmt.Sprintf("wss://localhost:%d", hubCfg.Network.WebsocketPort)
+
+	nodeCfg := p.named(t, "node1.example.net")
+	dialHub(nodeCfg, "hub", url)
+	node, _ := startBroker(t, nodeCfg)
+	deadline := time.Now().Add(15 * time.Second)
+	for len(hubLogs.lines("leafnode refused", attr("reason", string(pki.NotLeaf)), "node1.example.net")) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("a node's certificate over websocket was not refused as a leafnode\n%s", hubLogs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	leafCfg := p.named(t, "leaf1.example.net")
+	dialHub(leafCfg, "hub", url)
+	leaf, leafLogs := startBroker(t, leafCfg)
+	waitLinks(t, leaf, 1, hubLogs, leafLogs)
+	if st := hub.Leafnodes(); len(st.Links) != 1 || st.Links[0].Name != "leaf1.example.net" || len(node.Leafnodes().Links) != 0 {
+		t.Fatalf("hub links %+v", st.Links)
+	}
+	crossRoutes(t, mustConnect(t, hub.ClientURL(), p.adminTLS(t)), mustConnect(t, leaf.ClientURL(), p.adminTLS(t)), "mcollective.broadcast.agent.rpcutil")
+}
