@@ -138,6 +138,12 @@ func (b *Broker) leafnodeOptions(opts *server.Options) error {
 		if err := b.leafListener(opts); err != nil {
 			return err
 		}
+		if opts.Gateway.Port != 0 || opts.Gateway.Name != "" {
+			// The engine wants the system account declared when a broker
+			// has both; it is the one it makes anyway.
+			opts.Accounts = append(opts.Accounts, server.NewAccount(server.DEFAULT_SYSTEM_ACCOUNT))
+			opts.SystemAccount = server.DEFAULT_SYSTEM_ACCOUNT
+		}
 	}
 	b.leaf.insecureOK = true
 	for _, r := range remotes {

@@ -735,3 +735,24 @@ func TestLeafnodeOverWebsocket(t *testing.T) {
 	}
 	crossRoutes(t, mustConnect(t, hub.ClientURL(), p.adminTLS(t)), mustConnect(t, leaf.ClientURL(), p.adminTLS(t)), "mcollective.broadcast.agent.rpcutil")
 }
+
+// TestLeafnodeBesideGateway: a hub that is also a gateway of a
+// super-cluster takes leafnodes (the engine then wants the system account
+// declared, which the broker does).
+func TestLeafnodeBesideGateway(t *testing.T) {
+	t.Parallel()
+	p := newTestPKI(t)
+	hubCfg := p.leafHub(t)
+	hubCfg.Network.ClusterName = "EAST"
+	hubCfg.Network.GatewayPort = testutil.FreePort(t)
+	hubCfg.Network.GatewayBrokers = []string{`^gw\d+\.example\.net$`}
+	hub, hubLogs := startBroker(t, hubCfg)
+	leafCfg := p.named(t, "leaf1.example.net")
+	dialHub(leafCfg, "hub", leafURL(hubCfg))
+	leaf, leafLogs := startBroker(t, leafCfg)
+	waitLinks(t, hub, 1, hubLogs, leafLogs)
+	if hub.srv.SystemAccount() == nil {
+		t.Fatal("no system account")
+	}
+	crossRoutes(t, mustConnect(t, hub.ClientURL(), p.adminTLS(t)), mustConnect(t, leaf.ClientURL(), p.adminTLS(t)), "mcollective.broadcast.agent.rpcutil")
+}
