@@ -47,12 +47,16 @@ func TestReadStreamsCluster(t *testing.T) {
 			// Every member puts the standard streams in place, followers
 			// too (they once waited on peer counts only a leader knows).
 			ready = ready && p.On && p.MetaLeader != "" && len(p.Rows) == 5 && len(p.Pending) == 0
+			// A new stream elects its leader a moment after it exists.
+			for _, r := range p.Rows {
+				ready = ready && r.Leader != ""
+			}
 		}
 		if ready {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no meta leader, five streams and none pending on every member within 60s: %+v %+v %+v", ps[0], ps[1], ps[2])
+			t.Fatalf("no meta leader, five streams with leaders and none pending on every member within 60s: %+v %+v %+v", ps[0], ps[1], ps[2])
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
