@@ -94,6 +94,10 @@ func main() {
 			os.Exit(2)
 		}
 	}
+	if contains(o.brokers, "nats-server") && !slices.ContainsFunc(o.stockKeys, func(k string) bool { return contains(o.brokerKeys, k) }) {
+		fmt.Fprintf(os.Stderr, "bench/storm: --stock-broker-keys %s names no key of --broker-keys %s, so stock nats-server would not run; give one of those, or drop stock with --brokers choria-broker\n", stockKeys, keys)
+		os.Exit(2)
+	}
 	o.roles = strings.Split(roles, ",")
 	for _, r := range o.roles {
 		if r != "on" && r != "off" {
