@@ -4,26 +4,34 @@
 // For each broker and fleet size it reports memory, calm connect time and
 // CPU, broadcast ping times, replies lost, and how long every node takes to
 // be back after the broker is restarted under it, and draws the storms.
+// A storm's cost is also given as the broker's CPU per node recovered over
+// its CPU per node in the calm connect, a figure the fleet's share of the
+// machine does not move much.
 //
 //	go run ./bench/storm                       # the full run, about 40 minutes
 //	go run ./bench/storm --nodes 2000 --rsa4096-nodes 0 --storms 1
+//	go run ./bench/storm --storms 3 --pings 20 --nodes 10000 --rsa4096-nodes 0 --broker-keys rsa,ec
 package main
 
 import (
 	"flag"
 	"fmt"
+	"io"
 	"math"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/choria-broker/choria-broker/bench/internal/harness"
+	"github.com/choria-broker/choria-broker/internal/fleet"
 	"github.com/choria-broker/choria-broker/internal/limits"
 	"github.com/choria-broker/choria-broker/internal/pki"
 )
@@ -40,9 +48,12 @@ type options struct {
 	chart       string
 	connectConc int
 	brokerKeys  []string
+	stockKeys   []string
 	roles       []string
 	keep        bool
 	stormPing   bool
+	goCurves    bool
+	profiles    string
 }
 
 func main() {
@@ -59,7 +70,11 @@ func main() {
 	flag.StringVar(&o.results, "results", "", "also write the Markdown report to this file")
 	flag.StringVar(&o.chart, "chart", "", "write the storm chart (SVG) to this file")
 	flag.IntVar(&o.connectConc, "connect-concurrency", 100, "the fleet's first connections in flight")
-	flag.StringVar(&keys, "broker-keys", "rsa", "broker certificate keys to compare: rsa (the fleet's size), ec (ECDSA P-256), or rsa,ec")
+	flag.StringVar(&keys, "broker-keys", "rsa", "choria-broker's certificate keys to compare: rsa (the fleet's size), ec (ECDSA P-256, as enroll makes), or rsa,ec")
+	var stockKeys string
+	flag.StringVar(&stockKeys, "stock-broker-keys", "rsa", "stock nats-server's certificate keys, from those in --broker-keys (the same fleet either way)")
+	flag.BoolVar(&o.goCurves, "tls-go-curves", false, "the fleet and ping offer Go's default TLS key exchanges (the post-quantum hybrid first) instead of go-choria's X25519, P-256, P-384, P-521")
+	flag.StringVar(&o.profiles, "profiles", "", "write each broker's heap profile (Go's pprof format, stock's through its prof_port) 15s after the connect and after the pings into this directory")
 	var roles string
 	flag.StringVar(&roles, "roles", "on", "choria-broker's per-role permissions: on (the default), off (plugin.choria.network.roles = false, unrestricted as go-choria's x509 brokers), or on,off")
 	flag.BoolVar(&o.stormPing, "storm-ping", false, "at each storm, also start `ping --expect N --timeout 60` as the broker restarts, as an operator checking the fleet would, and report what it got")
@@ -72,6 +87,17 @@ func main() {
 	}
 	o.brokers = strings.Split(brokers, ",")
 	o.brokerKeys = strings.Split(keys, ",")
+	o.stockKeys = strings.Split(stockKeys, ",")
+	for _, k := range append(slices.Clone(o.brokerKeys), o.stockKeys...) {
+		if k != "rsa" && k != "ec" {
+			fmt.Fprintf(os.Stderr, "bench/storm: broker key %q: each of --broker-keys and --stock-broker-keys must be rsa or ec, e.g. --broker-keys rsa,ec\n", k)
+			os.Exit(2)
+		}
+	}
+	if contains(o.brokers, "nats-server") && !slices.ContainsFunc(o.stockKeys, func(k string) bool { return contains(o.brokerKeys, k) }) {
+		fmt.Fprintf(os.Stderr, "bench/storm: --stock-broker-keys %s names no key of --broker-keys %s, so stock nats-server would not run; give one of those, or drop stock with --brokers choria-broker\n", stockKeys, keys)
+		os.Exit(2)
+	}
 	o.roles = strings.Split(roles, ",")
 	for _, r := range o.roles {
 		if r != "on" && r != "off" {
@@ -113,6 +139,7 @@ type result struct {
 	p50, p99                          []time.Duration
 	lost                              int
 	recoveries                        []time.Duration // < 0: not back within the bound
+	stormCPU                          []time.Duration // broker CPU from listening until all were connected; < 0: not back
 	notBack                           []int
 	timeline                          []point // first storm
 	stormPings                        []stormPing
@@ -160,8 +187,8 @@ func run(o options) error {
 		for _, k := range o.brokerKeys {
 			for _, b := range o.brokers {
 				for _, r := range o.roles {
-					if b == "nats-server" && r != o.roles[0] {
-						continue // roles are ours; one stock row
+					if b == "nats-server" && (r != o.roles[0] || !contains(o.stockKeys, k)) {
+						continue // roles are ours; stock only with --stock-broker-keys
 					}
 					setups = append(setups, setup{broker: b, nodes: n, rsaBits: bits, brokerKey: k, noRoles: b != "nats-server" && r == "off"})
 				}
@@ -174,6 +201,7 @@ func run(o options) error {
 	if o.rsa4096 > 0 {
 		add(o.rsa4096, 4096)
 	}
+	fmt.Fprintf(os.Stderr, "fleet and ping offer %s TLS key exchanges\n", curvesText(o.goCurves))
 	pkis := map[int]*benchPKI{}
 	var results []*result
 	for _, s := range setups {
@@ -291,7 +319,8 @@ func issueBroker(ca *pki.CA, keyType string, bits int, certPath, keyPath string)
 }
 
 // configs writes the broker's, the fleet's and the client's configuration.
-func (p *benchPKI) configs(dir string, s setup, port int) (brokerConf, serverConf, clientConf string, err error) {
+// profPort > 0 opens the broker's profiling port on 127.0.0.1.
+func (p *benchPKI) configs(dir string, s setup, port, profPort int) (brokerConf, serverConf, clientConf string, err error) {
 	broker, brokerKey := s.broker, s.brokerKey
 	url := fmt.Sprintf("nats://127.0.0.1:%d", port)
 	cert, key := p.brokerCert, p.brokerKey
@@ -300,8 +329,12 @@ func (p *benchPKI) configs(dir string, s setup, port int) (brokerConf, serverCon
 	}
 	if broker == "nats-server" {
 		brokerConf = filepath.Join(dir, "stock.conf")
+		prof := ""
+		if profPort > 0 {
+			prof = fmt.Sprintf("prof_port: %d\n", profPort)
+		}
 		// As the seed's Puppet module configured it.
-		err = os.WriteFile(brokerConf, []byte(fmt.Sprintf(`listen: 127.0.0.1:%d
+		err = os.WriteFile(brokerConf, []byte(prof+fmt.Sprintf(`listen: 127.0.0.1:%d
 max_connections: 100000
 max_pending: 67108864
 write_deadline: "2s"
@@ -328,7 +361,8 @@ plugin.security.file.key = %s
 plugin.security.file.ca = %s
 plugin.security.file.crl = %s
 plugin.choria.network.roles = %v
-`, port, cert, key, p.ca, p.crl, !s.noRoles)), 0o644)
+plugin.choria.network.pprof_port = %d
+`, port, cert, key, p.ca, p.crl, !s.noRoles, max(profPort, 0))), 0o644)
 	}
 	if err != nil {
 		return
@@ -342,14 +376,19 @@ plugin.choria.network.roles = %v
 	return
 }
 
-// fleetCount follows the emulator's connected count from its output.
+// fleetCount follows the emulator's connected count, and its count of
+// reconnects, from its output.
 type fleetCount struct {
-	mu        sync.Mutex
-	connected int
-	samples   []harness.Line
+	mu         sync.Mutex
+	connected  int
+	reconnects int
+	samples    []harness.Line
 }
 
-var countRe = regexp.MustCompile(`(?:connecting: |connected )(\d+)/`)
+var (
+	countRe     = regexp.MustCompile(`(?:connecting: |connected )(\d+)/`)
+	reconnectRe = regexp.MustCompile(` reconnects (\d+)`)
+)
 
 func (f *fleetCount) observe(l harness.Line) {
 	m := countRe.FindStringSubmatch(l.Text)
@@ -358,15 +397,33 @@ func (f *fleetCount) observe(l harness.Line) {
 	}
 	n, _ := strconv.Atoi(m[1])
 	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.connected = n
+	if m := reconnectRe.FindStringSubmatch(l.Text); m != nil {
+		f.reconnects, _ = strconv.Atoi(m[1])
+	}
 	f.samples = append(f.samples, harness.Line{At: l.At, Text: m[1]})
-	f.mu.Unlock()
 }
 
 func (f *fleetCount) get() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.connected
+}
+
+// back tells whether every node is connected and has reconnected since
+// the fleet counted base reconnects: the output can lag a restart by a
+// second, so a full count alone may still be the one from before it.
+func (f *fleetCount) back(nodes, base int) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.connected >= nodes && f.reconnects >= base+nodes
+}
+
+func (f *fleetCount) reconnected() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.reconnects
 }
 
 func (f *fleetCount) since(t0 time.Time) []point {
@@ -394,11 +451,19 @@ func measure(o options, dir, bin, stock string, p *benchPKI, s setup) *result {
 		r.err = err
 		return r
 	}
-	brokerConf, serverConf, clientConf, err := p.configs(work, s, port)
+	profPort := 0
+	if o.profiles != "" {
+		if profPort, err = harness.FreePort(); err != nil {
+			r.err = err
+			return r
+		}
+	}
+	brokerConf, serverConf, clientConf, err := p.configs(work, s, port, profPort)
 	if err != nil {
 		r.err = err
 		return r
 	}
+	pg := pinger{bin: bin, conf: clientConf, goCurves: o.goCurves}
 	startBroker := func(i int) (*harness.Proc, error) {
 		logf := filepath.Join(work, fmt.Sprintf("broker-%d.log", i))
 		var b *harness.Proc
@@ -417,6 +482,15 @@ func measure(o options, dir, bin, stock string, p *benchPKI, s setup) *result {
 		}
 		return b, nil
 	}
+	profile := func(when string) {
+		if profPort == 0 {
+			return
+		}
+		name := strings.NewReplacer(" ", "-", "(", "", ")", "").Replace(fmt.Sprintf("%s-%d-rsa%d-%s.heap", s.name(), s.nodes, s.rsaBits, when))
+		if err := heapProfile(profPort, filepath.Join(o.profiles, name)); err != nil {
+			fmt.Fprintf(os.Stderr, "   heap profile %s: %v\n", when, err)
+		}
+	}
 	broker, err := startBroker(0)
 	if err != nil {
 		r.err = err
@@ -428,14 +502,18 @@ func measure(o options, dir, bin, stock string, p *benchPKI, s setup) *result {
 
 	fc := &fleetCount{}
 	start := time.Now()
-	fleet, err := harness.Start(filepath.Join(work, "emulate.log"), bin, "emulate", "--config", serverConf, "--nodes", strconv.Itoa(s.nodes), "--connect-concurrency", strconv.Itoa(o.connectConc))
+	args := []string{"emulate", "--config", serverConf, "--nodes", strconv.Itoa(s.nodes), "--connect-concurrency", strconv.Itoa(o.connectConc)}
+	if o.goCurves {
+		args = append(args, "--tls-go-curves")
+	}
+	emu, err := harness.Start(filepath.Join(work, "emulate.log"), bin, args...)
 	if err != nil {
 		r.err = err
 		return r
 	}
-	defer fleet.Stop()
-	fleet.Watch(fc.observe)
-	at, err := fleet.WaitLine(fmt.Sprintf("all %d nodes connected", s.nodes), 15*time.Minute)
+	defer emu.Stop()
+	emu.Watch(fc.observe)
+	at, err := emu.WaitLine(fmt.Sprintf("all %d nodes connected", s.nodes), 15*time.Minute)
 	if err != nil {
 		r.err = err
 		return r
@@ -445,10 +523,11 @@ func measure(o options, dir, bin, stock string, p *benchPKI, s setup) *result {
 	// Memory is read once the connect has settled, for both brokers alike.
 	time.Sleep(settle)
 	r.rssConnected = broker.Usage().RSSKiB
+	profile("connected")
 	fmt.Fprintf(os.Stderr, "   calm connect %s, broker CPU %s, RSS %d MiB\n", r.connect.Round(10*time.Millisecond), r.connectCPU, r.rssConnected/1024)
 
 	for i := 0; i < o.pings; i++ {
-		count, p50, p99, err := ping(bin, clientConf, s.nodes, 20*time.Second)
+		count, p50, p99, err := pg.ping(s.nodes, 20*time.Second)
 		if err != nil {
 			r.err = err
 			return r
@@ -457,8 +536,11 @@ func measure(o options, dir, bin, stock string, p *benchPKI, s setup) *result {
 		r.lost += s.nodes - count
 	}
 	r.rssPinged = broker.Usage().RSSKiB
+	profile("pinged")
 
 	for i := 0; i < o.storms; i++ {
+		// The fleet is quiet now: its last line has the reconnect count.
+		base := fc.reconnected()
 		stopAt := time.Now()
 		broker.Stop()
 		t0 := time.Now()
@@ -466,7 +548,7 @@ func measure(o options, dir, bin, stock string, p *benchPKI, s setup) *result {
 		if o.stormPing {
 			pinged = make(chan stormPing, 1)
 			go func() {
-				count, _, _, err := ping(bin, clientConf, s.nodes, 60*time.Second)
+				count, _, _, err := pg.ping(s.nodes, 60*time.Second)
 				pinged <- stormPing{count, time.Since(t0), err}
 			}()
 		}
@@ -474,13 +556,18 @@ func measure(o options, dir, bin, stock string, p *benchPKI, s setup) *result {
 			r.err = err
 			return r
 		}
+		// Measured from here, as the calm connect is from a listening broker.
+		listening := broker.Usage().CPU
 		fmt.Fprintf(os.Stderr, "   storm %d: stopping took %s, listening again after %s\n", i+1, t0.Sub(stopAt).Round(time.Millisecond), time.Since(t0).Round(time.Millisecond))
-		rec, back := awaitRecovery(bin, clientConf, fc, s.nodes, t0, o.bound)
+		rec, back, cpu := awaitRecovery(pg, broker, fc, s.nodes, base, t0, o.bound)
 		if i == 0 {
 			r.timeline = fc.since(t0.Add(-2 * time.Second))
 		}
-		r.recoveries, r.notBack = append(r.recoveries, rec), append(r.notBack, s.nodes-back)
-		fmt.Fprintf(os.Stderr, "   storm %d: %s (%d not back)\n", i+1, fmtRecovery(rec, o.bound), s.nodes-back)
+		if cpu >= 0 {
+			cpu -= listening
+		}
+		r.recoveries, r.notBack, r.stormCPU = append(r.recoveries, rec), append(r.notBack, s.nodes-back), append(r.stormCPU, cpu)
+		fmt.Fprintf(os.Stderr, "   storm %d: %s (%d not back), broker CPU %s, %s the calm connect's per node\n", i+1, fmtRecovery(rec, o.bound), s.nodes-back, cpu, fmtRatio(cpuRatio(cpu, r.connectCPU)))
 		if pinged != nil {
 			sp := <-pinged
 			r.stormPings = append(r.stormPings, sp)
@@ -493,29 +580,92 @@ func measure(o options, dir, bin, stock string, p *benchPKI, s setup) *result {
 	return r
 }
 
-// awaitRecovery waits until every node is connected again and a ping is
-// answered by all, and returns how long after t0 that was (-1 past bound).
-func awaitRecovery(bin, clientConf string, fc *fleetCount, nodes int, t0 time.Time, bound time.Duration) (time.Duration, int) {
-	deadline := t0.Add(bound)
-	for time.Now().Before(deadline) {
-		if fc.get() >= nodes {
-			left := time.Until(deadline)
-			count, _, _, err := ping(bin, clientConf, nodes, min(2*time.Second, max(left, time.Second)))
-			if err == nil && count >= nodes {
-				return time.Since(t0), nodes
-			}
-		}
-		time.Sleep(200 * time.Millisecond)
+// heapProfile saves a broker's heap profile, after a collection, to file.
+func heapProfile(port int, file string) error {
+	c := http.Client{Timeout: 30 * time.Second}
+	resp, err := c.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/heap?gc=1", port))
+	if err != nil {
+		return err
 	}
-	return -1, fc.get()
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("profiling port %d: %s", port, resp.Status)
+	}
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(file, data, 0o644)
 }
 
-func ping(bin, clientConf string, expect int, timeout time.Duration) (int, time.Duration, time.Duration, error) {
-	res, err := harness.Ping(bin, "--config", clientConf, "--expect", strconv.Itoa(expect), "--timeout", timeout.String())
+// awaitRecovery waits until every node is connected again and a ping is
+// answered by all, and returns how long after t0 that was (-1 past bound),
+// how many were back, and the broker's CPU time when the fleet first said
+// every node was back (-1 if it never did).
+func awaitRecovery(pg pinger, broker *harness.Proc, fc *fleetCount, nodes, base int, t0 time.Time, bound time.Duration) (time.Duration, int, time.Duration) {
+	deadline := t0.Add(bound)
+	cpu := time.Duration(-1)
+	var lastPing time.Time // when the last ping ended
+	for time.Now().Before(deadline) {
+		if cpu < 0 && fc.back(nodes, base) {
+			cpu = broker.Usage().CPU
+		}
+		if fc.get() >= nodes && time.Since(lastPing) >= 200*time.Millisecond {
+			left := time.Until(deadline)
+			count, _, _, err := pg.ping(nodes, min(2*time.Second, max(left, time.Second)))
+			lastPing = time.Now()
+			if err == nil && count >= nodes {
+				rec := time.Since(t0)
+				// The ping may have found them as they came back; the
+				// fleet says so within 100 ms.
+				for wait := time.Now().Add(2 * time.Second); cpu < 0 && time.Now().Before(wait); time.Sleep(20 * time.Millisecond) {
+					if fc.back(nodes, base) {
+						cpu = broker.Usage().CPU
+					}
+				}
+				return rec, nodes, cpu
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return -1, fc.get(), -1
+}
+
+// pinger runs the ping client with the fleet's TLS key exchanges.
+type pinger struct {
+	bin, conf string
+	goCurves  bool
+}
+
+func (p pinger) ping(expect int, timeout time.Duration) (int, time.Duration, time.Duration, error) {
+	args := []string{"--config", p.conf, "--expect", strconv.Itoa(expect), "--timeout", timeout.String()}
+	if p.goCurves {
+		args = append(args, "--tls-go-curves")
+	}
+	res, err := harness.Ping(p.bin, args...)
 	if err != nil {
 		return 0, 0, 0, err
 	}
 	return res.Count, res.P50, res.P99, nil
+}
+
+// cpuRatio is broker CPU per node recovered in a storm over broker CPU
+// per node in the calm connect (the same nodes), or -1 when unknown.
+func cpuRatio(storm, calm time.Duration) float64 {
+	if storm < 0 || calm <= 0 {
+		return -1
+	}
+	return float64(storm) / float64(calm)
+}
+
+func fmtRatio(r float64) string {
+	if r < 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f×", r)
 }
 
 func fmtRecovery(d, bound time.Duration) string {
@@ -532,14 +682,16 @@ func markdown(o options, results []*result) string {
 	fmt.Fprintf(&b, "## Reconnect storm: choria-broker against stock nats-server (%s)\n\n", time.Now().UTC().Format("2006-01-02"))
 	fmt.Fprintf(&b, "Machine: %d cores, shared by the broker, the emulated fleet (one `choria-broker emulate` process) and the ping client; loopback only.\n", harness.Cores())
 	fmt.Fprintf(&b, "Fleet: go-choria's reconnect behaviour (jittered back-off 0.5 s to 20 s, 2 s connect timeout), mutual TLS, %d first connections in flight.\n", o.connectConc)
+	fmt.Fprintf(&b, "TLS key exchanges offered by the fleet and the ping client: %s.\n", curvesText(o.goCurves))
 	fmt.Fprintf(&b, "Memory: RSS when the broker has started, %s after the fleet connected, and after the pings.\n", settle)
-	fmt.Fprintf(&b, "Storm: SIGTERM the broker under the connected fleet, start it again at once; recovery is the time until every node is connected and a broadcast ping is answered by all (bound %s; median of %d).\n\n", o.bound, o.storms)
+	fmt.Fprintf(&b, "Storm: SIGTERM the broker under the connected fleet, start it again at once; recovery is the time until every node is connected and a broadcast ping is answered by all (bound %s; median of %d).\n", o.bound, o.storms)
+	b.WriteString("Storm CPU ratio: the broker's CPU seconds per node from listening again until every node is connected, over its CPU seconds per node in the calm connect (1.00× = a storm costs the broker no more than a calm connect; it does not depend on how much CPU the fleet takes from the broker).\n\n")
 	fmt.Fprintf(&b, "Command: `go run ./bench/storm %s`\n\n", strings.Join(os.Args[1:], " "))
-	b.WriteString("| broker | nodes | fleet key | RSS MiB start / connected / after pings | calm connect | broker CPU for the connect | ping p50 | ping p99 | replies lost | storm recovery (each) | median | not back |\n")
-	b.WriteString("|---|---:|---|---|---:|---:|---:|---:|---:|---|---:|---:|\n")
+	b.WriteString("| broker | nodes | fleet key | RSS MiB start / connected / after pings | calm connect | broker CPU for the connect | ping p50 | ping p99 | replies lost | storm recovery (each) | median | not back | storm CPU per node ÷ calm (each) | median |\n")
+	b.WriteString("|---|---:|---|---|---:|---:|---:|---:|---:|---|---:|---:|---|---:|\n")
 	for _, r := range results {
 		if r.err != nil {
-			fmt.Fprintf(&b, "| %s | %d | RSA %d | error: %v |||||||||\n", r.name(), r.nodes, r.rsaBits, r.err)
+			fmt.Fprintf(&b, "| %s | %d | RSA %d | error: %v |||||||||||\n", r.name(), r.nodes, r.rsaBits, r.err)
 			continue
 		}
 		var each []string
@@ -562,11 +714,12 @@ func markdown(o options, results []*result) string {
 		if len(ok) == 0 {
 			medText = "–" // --storms 0
 		}
-		fmt.Fprintf(&b, "| %s | %d | RSA %d | %s / %s / %s | %s | %s | %s | %s | %d | %s | %s | %d |\n",
+		ratios, ratioMed := stormRatios(r)
+		fmt.Fprintf(&b, "| %s | %d | RSA %d | %s / %s / %s | %s | %s | %s | %s | %d | %s | %s | %d | %s | %s |\n",
 			r.name(), r.nodes, r.rsaBits, mib(r.rssStart), mib(r.rssConnected), mib(r.rssPinged),
 			r.connect.Round(100*time.Millisecond), r.connectCPU.Round(100*time.Millisecond),
 			harness.Median(r.p50).Round(time.Millisecond), harness.Median(r.p99).Round(time.Millisecond), r.lost,
-			strings.Join(each, ", "), medText, notBack)
+			strings.Join(each, ", "), medText, notBack, ratios, ratioMed)
 	}
 	b.WriteString("\n")
 	if o.stormPing {
@@ -584,6 +737,42 @@ func markdown(o options, results []*result) string {
 		b.WriteString("\n")
 	}
 	return b.String()
+}
+
+// stormRatios are a result's storm CPU ratios, each and their median (a
+// storm the fleet did not recover from counts as the highest).
+func stormRatios(r *result) (each, median string) {
+	if len(r.stormCPU) == 0 {
+		return "–", "–"
+	}
+	var texts []string
+	var rs []float64
+	for _, c := range r.stormCPU {
+		x := cpuRatio(c, r.connectCPU)
+		texts = append(texts, fmtRatio(x))
+		if x < 0 {
+			x = math.Inf(1)
+		}
+		rs = append(rs, x)
+	}
+	slices.Sort(rs)
+	m := rs[len(rs)/2]
+	if math.IsInf(m, 1) {
+		return strings.Join(texts, ", "), "–"
+	}
+	return strings.Join(texts, ", "), fmtRatio(m)
+}
+
+// curvesText names the key exchanges the fleet and ping offer.
+func curvesText(goCurves bool) string {
+	if goCurves {
+		return "Go's defaults (X25519MLKEM768 first; --tls-go-curves)"
+	}
+	names := make([]string, len(fleet.GoChoriaCurves))
+	for i, c := range fleet.GoChoriaCurves {
+		names[i] = strings.Replace(c.String(), "CurveP", "P-", 1)
+	}
+	return "go-choria's (" + strings.Join(names, ", ") + ")"
 }
 
 // chart draws nodes connected over time in the first storm of the largest

@@ -103,7 +103,9 @@ round robin. Or from the file provider.`,
 
 // report prints connection progress each second until every node is
 // connected (noticed within 100 ms, so connect times are exact enough to
-// compare), then a live count whenever it changes, at most once a second.
+// compare), then a live count whenever it changes, at most once a second,
+// except that the whole fleet being back after losing nodes is printed
+// within 100 ms too, for timing a reconnect storm.
 func report(ctx context.Context, out io.Writer, e *fleet.Emulator) {
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
@@ -111,6 +113,7 @@ func report(ctx context.Context, out io.Writer, e *fleet.Emulator) {
 	lastPrint := start
 	last := ""
 	allIn := false
+	missing := false // a node was seen disconnected since the last line
 	for {
 		select {
 		case <-ctx.Done():
@@ -129,9 +132,11 @@ func report(ctx context.Context, out io.Writer, e *fleet.Emulator) {
 			}
 			continue
 		}
-		if time.Since(lastPrint) < time.Second {
+		missing = missing || s.Connected < s.Nodes
+		if time.Since(lastPrint) < time.Second && !(missing && s.Connected == s.Nodes) {
 			continue
 		}
+		missing = s.Connected < s.Nodes
 		if line := statusLine(s); line != last {
 			fmt.Fprintln(out, line)
 			last, lastPrint = line, time.Now()

@@ -153,10 +153,17 @@ func (p *Policy) clientHostAllowed(ip net.IP) bool {
 // ReplyPrefixes are the reply subjects a caller may read: Choria's
 // <collective>.reply.<md5hex(callerid)>.> and, under FIPS, the sha256 form.
 func ReplyPrefixes(certname string) []string {
-	caller := "choria=" + certname
-	m := md5.Sum([]byte(caller))
-	s := sha256.Sum256([]byte(caller))
-	return []string{"*.reply." + hex.EncodeToString(m[:]) + ".>", "*.reply." + hex.EncodeToString(s[:]) + ".>"}
+	return []string{md5ReplyPrefix(certname), sha256ReplyPrefix(certname)}
+}
+
+func md5ReplyPrefix(certname string) string {
+	m := md5.Sum([]byte("choria=" + certname))
+	return "*.reply." + hex.EncodeToString(m[:]) + ".>"
+}
+
+func sha256ReplyPrefix(certname string) string {
+	s := sha256.Sum256([]byte("choria=" + certname))
+	return "*.reply." + hex.EncodeToString(s[:]) + ".>"
 }
 
 // Request subjects: who may command the fleet.
@@ -212,6 +219,13 @@ var clientStreams = []string{
 	"$JS.API.CONSUMER.INFO.*.*", "$JS.API.CONSUMER.MSG.NEXT.*.*",
 	"$JS.ACK.>", "$JS.FC.>", "$KV.>", "$O.>",
 	"*.governor.*", "choria.lifecycle.event.governor.>",
+}
+
+// nodePublish is what every node may publish: replies, registration,
+// lifecycle and machine events, federation replies.
+var nodePublish = []string{
+	"*.reply.>", "*.broadcast.agent.registration", "choria.lifecycle.>",
+	"choria.machine.>", "choria.federation.*.collective",
 }
 
 // nodeStreams are what a stock go-choria server's KV watchers, plugins
@@ -274,21 +288,21 @@ func Permissions(role Role, names []string, st Streams) *server.Permissions {
 		// elsewhere within its TTL. Its own request/reply inbox, md5 form
 		// only: every entry costs memory in each of 50 000 connections,
 		// and servers under FIPS are not known to use one.
-		subs := []string{"*.broadcast.agent.>", "*.broadcast.service.>"}
+		// Built once per connect of every node: sized up front.
+		subs := make([]string, 0, 3+2*len(names))
+		subs = append(subs, "*.broadcast.agent.>", "*.broadcast.service.>")
 		for _, n := range names {
 			subs = append(subs, "*.node."+n)
 		}
 		for _, n := range names {
-			subs = append(subs, ReplyPrefixes(n)[0])
+			subs = append(subs, md5ReplyPrefix(n))
 		}
-		pub := &server.SubjectPermission{Allow: []string{
-			"*.reply.>", "*.broadcast.agent.registration", "choria.lifecycle.>",
-			"choria.machine.>", "choria.federation.*.collective",
-		}}
+		// The engine copies what it is given, so the list is shared.
+		pub := &server.SubjectPermission{Allow: nodePublish}
 		// A node gets its JetStream replies only on the shared inbox, so
 		// under private replies Streams is off for nodes altogether.
 		if st.On && !st.PrivateReplies {
-			pub.Allow = append(pub.Allow, nodeStreams...)
+			pub.Allow = append(slices.Clip(nodePublish), nodeStreams...)
 			pub.Deny = nodeStreamsDeny
 			if st.Domains {
 				pub.Allow = append(pub.Allow, inDomains(nodeStreams)...)

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -76,6 +77,13 @@ func (c refusalCounts) add(reason string) {
 // so our callbacks stay in force; certificates and trust change by swapping
 // the atomics they read.
 func (b *Broker) tlsConfig() *tls.Config {
+	b.handshakeTLS = b.hardenTLS(&tls.Config{
+		MinVersion:     tls.VersionTLS12,
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return b.cert.Load(), nil },
+		// We verify ourselves in VerifyConnection: Go's own verification
+		// would refuse before we can say why, and knows nothing of CRLs.
+		ClientAuth: tls.RequestClientCert,
+	})
 	return b.hardenTLS(&tls.Config{
 		MinVersion:         tls.VersionTLS12,
 		GetConfigForClient: b.configForClient,
@@ -91,7 +99,11 @@ func (b *Broker) hardenTLS(tc *tls.Config) *tls.Config {
 }
 
 // configForClient gives each handshake a config whose verification knows
-// the peer's address, so that a refusal is logged once, with who and why.
+// the peer's address, so that a refusal is logged once, with who and why,
+// and frees the handshake's admission slot. The connection keeps that
+// config for its life, so it is a copy of one made once (sharing its
+// certificate callback, suites and curves), and what verification needs
+// is dropped once used.
 func (b *Broker) configForClient(hello *tls.ClientHelloInfo) (*tls.Config, error) {
 	if b.lameDuck.Load() {
 		return nil, errLameDuck
@@ -107,23 +119,27 @@ func (b *Broker) configForClient(hello *tls.ClientHelloInfo) (*tls.Config, error
 			return nil, errShed
 		}
 	}
-	remote := "unknown"
-	if hello.Conn != nil {
-		remote = hello.Conn.RemoteAddr().String()
-	}
-	return b.hardenTLS(&tls.Config{
-		MinVersion: tls.VersionTLS12,
-		Certificates: []tls.Certificate{
-			*b.cert.Load(),
-		},
-		// We verify ourselves in VerifyConnection: Go's own verification
-		// would refuse before we can say why, and knows nothing of CRLs.
-		ClientAuth: tls.RequestClientCert,
-		VerifyConnection: func(cs tls.ConnectionState) error {
-			release(true)
-			return b.admit(remote, cs)
-		},
-	}), nil
+	h := &handshake{b: b, conn: hello.Conn, release: release}
+	tc := b.handshakeTLS.Clone()
+	tc.VerifyConnection = h.verify
+	return tc, nil
+}
+
+// handshake is what one client handshake's verification needs.
+type handshake struct {
+	b       *Broker
+	conn    net.Conn // nil in tests that hand-craft a ClientHello
+	release func(completed bool)
+}
+
+// verify frees the admission slot and admits or refuses the certificate.
+// Go calls it once per handshake, from the handshake's goroutine.
+func (h *handshake) verify(cs tls.ConnectionState) error {
+	h.release(true)
+	conn := h.conn
+	// The slot, its timer and the socket check are garbage from here on.
+	h.release, h.conn = func(bool) {}, nil
+	return h.b.admit(conn, cs)
 }
 
 // errShed refuses a handshake beyond the admission limit; the engine logs
@@ -165,8 +181,9 @@ func (b *Broker) reportShedding(stop <-chan struct{}, every time.Duration) {
 	}
 }
 
-// admit decides whether a handshake's client certificate may connect.
-func (b *Broker) admit(remote string, cs tls.ConnectionState) error {
+// admit decides whether a handshake's client certificate may connect;
+// conn, when known, names the client in the log line of a refusal.
+func (b *Broker) admit(conn net.Conn, cs tls.ConnectionState) error {
 	re := b.verifyClient(cs)
 	if re == nil {
 		return nil
@@ -174,6 +191,10 @@ func (b *Broker) admit(remote string, cs tls.ConnectionState) error {
 	err := fmt.Errorf("%s: %w", admissionMarker, re)
 	if !b.limiter.allow(limitClients, string(re.Reason)) {
 		return err
+	}
+	remote := "unknown"
+	if conn != nil {
+		remote = conn.RemoteAddr().String()
 	}
 	attrs := []any{"remote", remote, "reason", string(re.Reason)}
 	if re.Subject != "" {

@@ -32,6 +32,8 @@ type Broker struct {
 
 	cert  atomic.Pointer[tls.Certificate]
 	trust atomic.Pointer[pki.Trust]
+	// handshakeTLS is what each client handshake's config is copied from.
+	handshakeTLS *tls.Config
 
 	admission *admissionStats
 

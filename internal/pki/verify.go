@@ -70,20 +70,25 @@ func isSelfSigned(c *x509.Certificate) bool {
 // chains to the CA, clientAuth usage (or none), validity, not revoked by
 // any CRL along the chain.
 func (t *Trust) VerifyClient(certs []*x509.Certificate, now time.Time) error {
-	return t.verify(certs, now, x509.ExtKeyUsageClientAuth)
+	return t.verify(certs, now, clientUsage)
 }
 
 // VerifyServer is VerifyClient for serverAuth use (peers of a cluster dialling us).
 func (t *Trust) VerifyServer(certs []*x509.Certificate, now time.Time) error {
-	return t.verify(certs, now, x509.ExtKeyUsageServerAuth)
+	return t.verify(certs, now, serverUsage)
 }
 
-func (t *Trust) verify(certs []*x509.Certificate, now time.Time, usage x509.ExtKeyUsage) error {
+// Read only; made once rather than at every handshake.
+var (
+	clientUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+	serverUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+)
+
+func (t *Trust) verify(certs []*x509.Certificate, now time.Time, usage []x509.ExtKeyUsage) error {
 	if len(certs) == 0 {
 		return &RefusedError{Reason: NoCertificate}
 	}
 	leaf := certs[0]
-	subject := leaf.Subject.String()
 	inter := t.intermediates
 	if len(certs) > 1 {
 		inter = t.intermediates.Clone()
@@ -95,10 +100,10 @@ func (t *Trust) verify(certs []*x509.Certificate, now time.Time, usage x509.ExtK
 		Roots:         t.Roots,
 		Intermediates: inter,
 		CurrentTime:   now,
-		KeyUsages:     []x509.ExtKeyUsage{usage},
+		KeyUsages:     usage,
 	})
 	if err != nil {
-		return classify(subject, leaf, now, err)
+		return classify(leaf.Subject.String(), leaf, now, err)
 	}
 	// Any chain with a revoked link is refused: revocation of an
 	// intermediate must not be bypassed by a cross-signed path.
@@ -109,7 +114,7 @@ func (t *Trust) verify(certs []*x509.Certificate, now time.Time, usage x509.ExtK
 				if i > 0 {
 					detail = fmt.Sprintf("issuing CA %q serial %s in %s", chain[i].Subject.String(), chain[i].SerialNumber.Text(16), t.CRL.File)
 				}
-				return &RefusedError{Reason: Revoked, Subject: subject, Detail: detail}
+				return &RefusedError{Reason: Revoked, Subject: leaf.Subject.String(), Detail: detail}
 			}
 		}
 	}
