@@ -9,9 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -316,31 +314,7 @@ func TestGatewaySuperCluster(t *testing.T) {
 // is returned by the function.
 func stockNATS(t *testing.T, p *testPKI, name, conf string) func() string {
 	t.Helper()
-	natsServer := testutil.RequireProgram(t, "nats-server")
-	p.write(t, name+".conf", []byte(conf))
-	logPath := p.path(name + ".log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { logFile.Close() })
-	cmd := exec.Command(natsServer, "-c", p.path(name+".conf"))
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
-		}
-	})
+	logPath := stockServer(t, p, name, conf)
 	return func() string {
 		b, _ := os.ReadFile(logPath)
 		return string(b)

@@ -9,8 +9,10 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -258,4 +260,44 @@ func isClosed(ch <-chan struct{}) bool {
 	default:
 		return false
 	}
+}
+
+// stockServer runs nats-server with conf until the test ends; its log is
+// in log.
+func stockServer(t *testing.T, p *testPKI, name, conf string) (log string) {
+	t.Helper()
+	natsServer := testutil.RequireProgram(t, "nats-server")
+	p.write(t, name+".conf", []byte(conf))
+	log = p.path(name + ".log")
+	f, err := os.Create(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	cmd := exec.Command(natsServer, "-c", p.path(name+".conf"))
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-exited
+		}
+	})
+	return log
+}
+
+// stockCert writes a certificate for a stock nats-server.
+func (p *testPKI) stockCert(t *testing.T, name string) (cert, key string) {
+	kp := p.issue(t, pki.IssueOptions{Name: name, DNSNames: []string{"localhost"}, IPs: []net.IP{net.ParseIP("127.0.0.1")}, KeyType: "rsa"})
+	p.write(t, name+".pem", pki.CertsPEM(kp.Chain...))
+	p.writeKey(t, name+".key", kp)
+	return p.path(name + ".pem"), p.path(name + ".key")
 }

@@ -4,9 +4,7 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -21,7 +19,6 @@ import (
 // the routes password; messages cross it both ways.
 func TestClusterWithStockNATS(t *testing.T) {
 	t.Parallel()
-	natsServer := testutil.RequireProgram(t, "nats-server")
 	p := newTestPKI(t)
 	ours := []int{testutil.FreePort(t), testutil.FreePort(t)}
 	stockRoute, stockClient := testutil.FreePort(t), testutil.FreePort(t)
@@ -42,29 +39,7 @@ cluster {
   routes: [ nats://routes:Vrph54FBcIvdM@127.0.0.1:%d, nats://routes:Vrph54FBcIvdM@127.0.0.1:%d ]
 }
 `, stockClient, p.path("stock.pem"), p.path("stock.key"), p.path("ca.pem"), stockRoute, p.path("stock.pem"), p.path("stock.key"), p.path("ca.pem"), ours[0], ours[1])
-	p.write(t, "stock.conf", []byte(conf))
-	logFile, err := os.Create(p.path("stock.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logFile.Close()
-	cmd := exec.Command(natsServer, "-c", p.path("stock.conf"))
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
-		}
-	})
+	stockLog := stockServer(t, p, "stock", conf)
 
 	var bs []*Broker
 	var logs []*syncBuffer
@@ -75,7 +50,7 @@ cluster {
 	deadline := time.Now().Add(30 * time.Second)
 	for bs[0].Routes() != 2 || bs[1].Routes() != 2 {
 		if time.Now().After(deadline) {
-			stock, _ := os.ReadFile(p.path("stock.log"))
+			stock, _ := os.ReadFile(stockLog)
 			t.Fatalf("routes %d and %d, want 2 each; routes: %v\nstock log:\n%s\nours:\n%s", bs[0].Routes(), bs[1].Routes(), bs[0].routeNames(), stock, logs[0])
 		}
 		time.Sleep(100 * time.Millisecond)
