@@ -193,8 +193,25 @@ func peerHosts(peers []string, port int) []string {
 // every node has a CA-signed certificate, and a route reads all traffic.
 // Dialling, the certificate must also name the host dialled (Go's check).
 func (b *Broker) routeTLSConfig() *tls.Config {
+	return b.linkTLSConfig(b.trust.Load().CAs, func(cs tls.ConnectionState) error {
+		err := b.trust.Load().VerifyServer(cs.PeerCertificates, time.Now())
+		if err == nil {
+			_, err = b.routeRule.Match(cs.PeerCertificates[0])
+		}
+		if err != nil {
+			return b.refusePeer("peer", cs.ServerName, err)
+		}
+		return nil
+	}, b.admitPeer)
+}
+
+// linkTLSConfig is mutual TLS for a broker link (route, gateway) with this
+// broker's certificate both ways. Dialling, Go checks that the remote's
+// certificate chains to cas and names the host dialled, then verify
+// decides; accepting, admit decides (admitTLS).
+func (b *Broker) linkTLSConfig(cas []*x509.Certificate, verify func(tls.ConnectionState) error, admit func(remote string, cs tls.ConnectionState) error) *tls.Config {
 	roots := x509.NewCertPool()
-	for _, c := range b.trust.Load().CAs {
+	for _, c := range cas {
 		roots.AddCert(c)
 	}
 	return b.hardenTLS(&tls.Config{
@@ -203,28 +220,29 @@ func (b *Broker) routeTLSConfig() *tls.Config {
 		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
 			return b.cert.Load(), nil
 		},
-		VerifyConnection: func(cs tls.ConnectionState) error {
-			err := b.trust.Load().VerifyServer(cs.PeerCertificates, time.Now())
-			if err == nil {
-				_, err = b.routeRule.Match(cs.PeerCertificates[0])
-			}
-			if err != nil {
-				return b.refusePeer("peer", cs.ServerName, err)
-			}
-			return nil
-		},
-		GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
-			remote := hello.Conn.RemoteAddr().String()
-			return b.hardenTLS(&tls.Config{
-				MinVersion:   tls.VersionTLS12,
-				Certificates: []tls.Certificate{*b.cert.Load()},
-				ClientAuth:   tls.RequestClientCert,
-				VerifyConnection: func(cs tls.ConnectionState) error {
-					return b.admitPeer(remote, cs)
-				},
-			}), nil
-		},
+		VerifyConnection:   verify,
+		GetConfigForClient: b.admitTLS(admit),
 	})
+}
+
+// admitTLS gives each handshake on a broker link's port this broker's
+// certificate and a check of the peer's by admit, which knows the peer's
+// address so that a refusal says who.
+func (b *Broker) admitTLS(admit func(remote string, cs tls.ConnectionState) error) func(*tls.ClientHelloInfo) (*tls.Config, error) {
+	return func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+		remote := "unknown"
+		if hello.Conn != nil {
+			remote = hello.Conn.RemoteAddr().String()
+		}
+		return b.hardenTLS(&tls.Config{
+			MinVersion:   tls.VersionTLS12,
+			Certificates: []tls.Certificate{*b.cert.Load()},
+			ClientAuth:   tls.RequestClientCert,
+			VerifyConnection: func(cs tls.ConnectionState) error {
+				return admit(remote, cs)
+			},
+		}), nil
+	}
 }
 
 // admitPeer checks a peer dialling our cluster port, as admit does clients.

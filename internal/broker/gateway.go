@@ -3,7 +3,6 @@ package broker
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"net"
@@ -184,50 +183,28 @@ func (b *Broker) remoteGatewayTLS(name string, rt config.RemoteTLS) (*tls.Config
 // remote's certificate must name the host dialled and pass the rule too.
 // trust, when set, replaces the CA bundle and CRL for dialling remote.
 func (b *Broker) gatewayTLSConfig(trust *pki.Trust, remote string) *tls.Config {
-	roots := x509.NewCertPool()
 	cas := b.trust.Load().CAs
 	if trust != nil {
 		cas = trust.CAs
 	}
-	for _, c := range cas {
-		roots.AddCert(c)
-	}
-	return b.hardenTLS(&tls.Config{
-		MinVersion: tls.VersionTLS12,
-		RootCAs:    roots,
-		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
-			return b.cert.Load(), nil
-		},
-		VerifyConnection: func(cs tls.ConnectionState) error {
-			t := trust
-			if t == nil {
-				t = b.trust.Load() // reloads apply to the next link
+	return b.linkTLSConfig(cas, func(cs tls.ConnectionState) error {
+		t := trust
+		if t == nil {
+			t = b.trust.Load() // reloads apply to the next link
+		}
+		err := t.VerifyServer(cs.PeerCertificates, time.Now())
+		if err == nil {
+			_, err = b.gateway.rule.Match(cs.PeerCertificates[0])
+		}
+		if err != nil {
+			extra := []any{}
+			if remote != "" {
+				extra = append(extra, "cluster", remote)
 			}
-			err := t.VerifyServer(cs.PeerCertificates, time.Now())
-			if err == nil {
-				_, err = b.gateway.rule.Match(cs.PeerCertificates[0])
-			}
-			if err != nil {
-				extra := []any{}
-				if remote != "" {
-					extra = append(extra, "cluster", remote)
-				}
-				return b.refuseLink(limitGateways, b.gatewaysRefused, "gateway", cs.ServerName, err, extra...)
-			}
-			return nil
-		},
-		GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
-			addr := hello.Conn.RemoteAddr().String()
-			return b.hardenTLS(&tls.Config{
-				MinVersion:   tls.VersionTLS12,
-				Certificates: []tls.Certificate{*b.cert.Load()},
-				ClientAuth:   tls.RequestClientCert,
-				VerifyConnection: func(cs tls.ConnectionState) error {
-					return b.admitGateway(addr, cs)
-				},
-			}), nil
-		},
-	})
+			return b.refuseLink(limitGateways, b.gatewaysRefused, "gateway", cs.ServerName, err, extra...)
+		}
+		return nil
+	}, b.admitGateway)
 }
 
 // admitGateway checks a gateway dialling our gateway port.

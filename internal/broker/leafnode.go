@@ -185,24 +185,16 @@ func (b *Broker) leafListener(opts *server.Options) error {
 // the leaf's checked against CA, CRL and leafnode_brokers at the
 // handshake, each refusal logged with who and why.
 func (b *Broker) leafTLSConfig() *tls.Config {
+	admit := b.admitTLS(func(remote string, cs tls.ConnectionState) error {
+		return b.admitLeaf(remote, cs.PeerCertificates)
+	})
 	return b.hardenTLS(&tls.Config{
 		MinVersion: tls.VersionTLS12,
 		GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
 			if b.lameDuck.Load() {
 				return nil, errLameDuck
 			}
-			remote := "unknown"
-			if hello.Conn != nil {
-				remote = hello.Conn.RemoteAddr().String()
-			}
-			return b.hardenTLS(&tls.Config{
-				MinVersion:   tls.VersionTLS12,
-				Certificates: []tls.Certificate{*b.cert.Load()},
-				ClientAuth:   tls.RequestClientCert,
-				VerifyConnection: func(cs tls.ConnectionState) error {
-					return b.admitLeaf(remote, cs.PeerCertificates)
-				},
-			}), nil
+			return admit(hello)
 		},
 	})
 }
