@@ -108,7 +108,10 @@ func (p *parser) readGateways() {
 	}
 }
 
-// remoteBool reads go-choria's per-remote booleans, which also take on/off.
+// remoteBool reads the per-remote booleans of gateway and leafnode
+// remotes: the config's booleans and go-choria's on/off. Unlike go-choria,
+// which reads any other word as true, a typo is an error rather than TLS
+// switched off.
 func remoteBool(s string) (bool, bool) {
 	switch strings.ToLower(s) {
 	case "on":

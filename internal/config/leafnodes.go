@@ -124,7 +124,7 @@ func (c *Config) leafRemote(name string) (LeafRemote, []*Error) {
 		to       *bool
 	}{{"tls.verify", &r.TLSVerify}, {"tls.disable", &r.TLSDisable}} {
 		if v, ok := get(f.property); ok {
-			b, valid := parseLeafBool(v)
+			b, valid := remoteBool(v)
 			if !valid {
 				bad(f.property, v, "not a boolean (true/false, yes/no, on/off, 1/0)")
 				continue
@@ -227,19 +227,6 @@ func redactURL(s string) string {
 		out = append(out, strings.TrimSpace(item))
 	}
 	return strings.Join(out, ", ")
-}
-
-// parseLeafBool reads the per-remote booleans: go-choria's false words
-// (false, no, off, 0) and their opposites; unlike go-choria, which reads
-// any other word as true, a typo is an error rather than TLS switched off.
-func parseLeafBool(s string) (bool, bool) {
-	switch strings.ToLower(s) {
-	case "true", "yes", "on", "1", "y", "t":
-		return true, true
-	case "false", "no", "off", "0", "n", "f":
-		return false, true
-	}
-	return false, false
 }
 
 // LeafRemoteFiles checks the files the remotes name: each must be a
