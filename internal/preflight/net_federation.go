@@ -152,7 +152,7 @@ func connectFailure(url string, err, dialErr error, haveCert bool, name string) 
 		// A node under plugin.choria.network.deny_server_connections.
 		return &probeFailure{reason: url + " refuses the connection of " + name + ": it treats it as a node and refuses nodes (plugin.choria.network.deny_server_connections)"}
 	}
-	if f := remoteRefusal(err, url, haveCert); f != nil {
+	if f := remoteRefusal(err, url, haveCert, brokerKind); f != nil {
 		return f
 	}
 	var ne net.Error

@@ -1,7 +1,6 @@
 package preflight
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -163,7 +162,7 @@ func probeGateway(ctx context.Context, env *Env, m *material, r config.GatewayRe
 	defer raw.Close()
 	raw.SetDeadline(time.Now().Add(dialTimeout + infoTimeout))
 	if r.TLS.Disable {
-		info, f := readInfo(raw, addr, true)
+		info, f := readInfo(raw, addr, true, gatewayKind)
 		return info, nil, f
 	}
 	trust, own := m.trust(), m.pair
@@ -222,43 +221,16 @@ func probeGateway(ctx context.Context, env *Env, m *material, r config.GatewayRe
 			return natsInfo{}, nil, &probeFailure{reason: addr + " answers in plaintext: an old go-choria gateway, or a stock one without a tls block",
 				fix: "give its gateway TLS, or set " + key + "tls.disable = true if you accept plaintext (README: Gateways)"}
 		}
-		if f := gatewayRefusal(err, addr, own != nil); f != nil {
+		if f := remoteRefusal(err, addr, own != nil, gatewayKind); f != nil {
 			return natsInfo{}, nil, f
 		}
 		return natsInfo{}, nil, &probeFailure{reason: "TLS with " + addr + " failed: " + err.Error(),
 			fix: "check that " + addr + " is the remote cluster's gateway port, with TLS"}
 	}
 	leaf := conn.ConnectionState().PeerCertificates[0]
-	info, f := readGatewayInfo(conn, addr, own != nil)
+	info, f := readInfo(conn, addr, own != nil, gatewayKind)
 	if f != nil {
 		return info, nil, f
 	}
 	return info, leaf, nil
-}
-
-// readGatewayInfo is readInfo for a gateway port: a refusal of our
-// certificate arrives here with TLS 1.3.
-func readGatewayInfo(c net.Conn, addr string, haveCert bool) (natsInfo, *probeFailure) {
-	c.SetReadDeadline(time.Now().Add(infoTimeout))
-	line, err := bufio.NewReader(c).ReadString('\n')
-	if err != nil {
-		if f := gatewayRefusal(err, addr, haveCert); f != nil {
-			return natsInfo{}, f
-		}
-		return natsInfo{}, &probeFailure{reason: addr + " sent no NATS INFO within " + infoTimeout.String() + ": " + err.Error(),
-			fix: "check that " + addr + " is the remote cluster's gateway port"}
-	}
-	return parseInfo(line, addr)
-}
-
-// gatewayRefusal is the remote gateway refusing our certificate.
-func gatewayRefusal(err error, addr string, haveCert bool) *probeFailure {
-	if !strings.Contains(err.Error(), "remote error: tls") {
-		return nil
-	}
-	if !haveCert {
-		return &probeFailure{reason: addr + " refused a connection without a certificate: this broker's own did not load (see pki.files)", fix: "fix pki.files first"}
-	}
-	return &probeFailure{reason: addr + " refused this broker's certificate (" + err.Error() + ")",
-		fix: "the remote gateway does not trust our CA, has revoked our certificate, or does not take it as a gateway: its gateway_remote.NAME.urls must name this broker as its certificate does, or its gateway_brokers match it (a stock nats-server: its gateway tls block's ca_file must hold our CA)"}
 }

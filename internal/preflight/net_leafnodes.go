@@ -106,7 +106,7 @@ func checkHub(ctx context.Context, env *Env, m *material, r config.LeafRemote, u
 		res.Status, res.Found = Pass, addr+" accepts connections (a websocket url: certificates and names are checked when the broker connects)"
 		return res
 	}
-	info, f := readInfo(raw, addr, m.pair != nil)
+	info, f := readInfo(raw, addr, m.pair != nil, brokerKind)
 	if f != nil {
 		return fail(f.reason, "check that "+addr+" is the hub's leafnode port (nats-server leafnodes { listen }, choria-broker plugin.choria.network.leafnode_port)")
 	}

@@ -122,7 +122,7 @@ func heldByUs(ctx context.Context, env *Env, m *material, l listener) (string, b
 			return "", false
 		}
 		defer conn.Close()
-		info, f := readInfo(conn, addr, true)
+		info, f := readInfo(conn, addr, true, brokerKind)
 		if f != nil {
 			return "", false
 		}
@@ -154,7 +154,7 @@ func gatewayName(ctx context.Context, env *Env, m *material, addr string) string
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(dialTimeout + infoTimeout))
 	if plainGateways(env.Config) {
-		info, f := readInfo(conn, addr, true)
+		info, f := readInfo(conn, addr, true, brokerKind)
 		if f != nil {
 			return ""
 		}

@@ -57,7 +57,7 @@ func probeRoute(ctx context.Context, env *Env, m *material, addr, host string) (
 	defer raw.Close()
 	raw.SetDeadline(time.Now().Add(dialTimeout + infoTimeout))
 	if !env.Config.Network.PeerTLS {
-		info, f := readInfo(raw, addr, true)
+		info, f := readInfo(raw, addr, true, brokerKind)
 		if f != nil {
 			return nil, f
 		}
@@ -99,32 +99,46 @@ func probeRoute(ctx context.Context, env *Env, m *material, addr, host string) (
 			return nil, &probeFailure{reason: addr + " presents a certificate we refuse: " + refused.Error(),
 				fix: "issue the peer a valid certificate from our CA that names " + host}
 		}
-		if f := remoteRefusal(err, addr, m.pair != nil); f != nil {
+		if f := remoteRefusal(err, addr, m.pair != nil, brokerKind); f != nil {
 			return nil, f
 		}
 		return nil, &probeFailure{reason: "TLS with " + addr + " failed: " + err.Error(),
 			fix: "check that " + addr + " is a choria-broker cluster port with route TLS on (plugin.choria.network.peer_tls)"}
 	}
 	leaf := conn.ConnectionState().PeerCertificates[0]
-	info, f := readInfo(conn, addr, m.pair != nil)
+	info, f := readInfo(conn, addr, m.pair != nil, brokerKind)
 	if f != nil {
 		return nil, f
 	}
 	return &routeProbe{leaf: leaf, info: info}, nil
 }
 
-// readInfo reads the INFO line a NATS port sends first. With mutual TLS, a
-// peer that refuses our certificate says so here, after the handshake.
-func readInfo(c net.Conn, addr string, haveCert bool) (natsInfo, *probeFailure) {
+// portKind is what a probed port is, for the fixes its failures name.
+type portKind struct {
+	what       string // what the port should be
+	refusedFix string // what to do when it refuses our certificate
+}
+
+var (
+	brokerKind = portKind{what: "a choria-broker or nats-server port",
+		refusedFix: "the peer does not trust our CA, has revoked our certificate, or finds none of its names in its peers or cluster_brokers: give both the same CA bundle and CRL, and the same peers list naming this broker as its certificate does"}
+	gatewayKind = portKind{what: "the remote cluster's gateway port",
+		refusedFix: "the remote gateway does not trust our CA, has revoked our certificate, or does not take it as a gateway: its gateway_remote.NAME.urls must name this broker as its certificate does, or its gateway_brokers match it (a stock nats-server: its gateway tls block's ca_file must hold our CA)"}
+)
+
+// readInfo reads the INFO line a NATS port of kind k sends first. With
+// mutual TLS, a peer that refuses our certificate says so here, after the
+// handshake (TLS 1.3).
+func readInfo(c net.Conn, addr string, haveCert bool, k portKind) (natsInfo, *probeFailure) {
 	c.SetReadDeadline(time.Now().Add(infoTimeout))
 	line, err := bufio.NewReader(c).ReadString('\n')
 	var info natsInfo
 	if err != nil {
-		if f := remoteRefusal(err, addr, haveCert); f != nil {
+		if f := remoteRefusal(err, addr, haveCert, k); f != nil {
 			return info, f
 		}
 		return info, &probeFailure{reason: addr + " sent no NATS INFO within " + infoTimeout.String() + ": " + err.Error(),
-			fix: "check that " + addr + " is a choria-broker or nats-server port"}
+			fix: "check that " + addr + " is " + k.what}
 	}
 	return parseInfo(line, addr)
 }
@@ -140,17 +154,17 @@ func parseInfo(line, addr string) (natsInfo, *probeFailure) {
 	return info, nil
 }
 
-// remoteRefusal is the peer refusing our certificate with a TLS alert:
-// during the handshake (TLS 1.2) or on the first read (TLS 1.3).
-func remoteRefusal(err error, addr string, haveCert bool) *probeFailure {
+// remoteRefusal is the peer, a port of kind k, refusing our certificate
+// with a TLS alert: during the handshake (TLS 1.2) or on the first read
+// (TLS 1.3).
+func remoteRefusal(err error, addr string, haveCert bool, k portKind) *probeFailure {
 	if !strings.Contains(err.Error(), "remote error: tls") {
 		return nil
 	}
 	if !haveCert {
 		return &probeFailure{reason: addr + " refused a connection without a certificate: this broker's own did not load (see pki.files)", fix: "fix pki.files first"}
 	}
-	return &probeFailure{reason: addr + " refused this broker's certificate (" + err.Error() + ")",
-		fix: "the peer does not trust our CA, has revoked our certificate, or finds none of its names in its peers or cluster_brokers: give both the same CA bundle and CRL, and the same peers list naming this broker as its certificate does"}
+	return &probeFailure{reason: addr + " refused this broker's certificate (" + err.Error() + ")", fix: k.refusedFix}
 }
 
 // dialReason shortens a dial error to what an operator acts on.
