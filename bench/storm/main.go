@@ -54,6 +54,7 @@ type options struct {
 	stormPing   bool
 	goCurves    bool
 	profiles    string
+	rounds      int
 }
 
 func main() {
@@ -62,6 +63,7 @@ func main() {
 	flag.StringVar(&nodes, "nodes", "2000,5000,10000", "fleet sizes with RSA 2048 certificates")
 	flag.IntVar(&o.rsa4096, "rsa4096-nodes", 2000, "fleet size with RSA 4096 certificates (Puppet's default); 0 skips")
 	flag.IntVar(&o.storms, "storms", 3, "restart storms per setup (the median is reported)")
+	flag.IntVar(&o.rounds, "rounds", 1, "run every setup this many times, taking turns, and compare ours with stock round by round (the machine's speed drifts between minutes; a ratio within one round does not)")
 	flag.IntVar(&o.pings, "pings", 20, "broadcast pings per setup")
 	flag.DurationVar(&o.bound, "bound", 180*time.Second, "give up on a storm after this long")
 	flag.StringVar(&brokers, "brokers", "choria-broker,nats-server", "brokers to compare")
@@ -74,7 +76,7 @@ func main() {
 	var stockKeys string
 	flag.StringVar(&stockKeys, "stock-broker-keys", "rsa", "stock nats-server's certificate keys, from those in --broker-keys (the same fleet either way)")
 	flag.BoolVar(&o.goCurves, "tls-go-curves", false, "the fleet and ping offer Go's default TLS key exchanges (the post-quantum hybrid first) instead of go-choria's X25519, P-256, P-384, P-521")
-	flag.StringVar(&o.profiles, "profiles", "", "write each broker's heap profile (Go's pprof format, stock's through its prof_port) 15s after the connect and after the pings into this directory")
+	flag.StringVar(&o.profiles, "profiles", "", "write each broker's heap profile (Go's pprof format, stock's through its prof_port) 15s after the connect and after the pings, and its CPU profile of the calm connect, of the pings and of the first storm, into this directory")
 	var roles string
 	flag.StringVar(&roles, "roles", "on", "choria-broker's per-role permissions: on (the default), off (plugin.choria.network.roles = false, unrestricted as go-choria's x509 brokers), or on,off")
 	flag.BoolVar(&o.stormPing, "storm-ping", false, "at each storm, also start `ping --expect N --timeout 60` as the broker restarts, as an operator checking the fleet would, and report what it got")
@@ -84,6 +86,10 @@ func main() {
 		if n, err := strconv.Atoi(strings.TrimSpace(s)); err == nil && n > 0 {
 			o.nodes = append(o.nodes, n)
 		}
+	}
+	if o.rounds < 1 {
+		fmt.Fprintf(os.Stderr, "bench/storm: --rounds %d: give 1 or more\n", o.rounds)
+		os.Exit(2)
 	}
 	o.brokers = strings.Split(brokers, ",")
 	o.brokerKeys = strings.Split(keys, ",")
@@ -118,6 +124,7 @@ type setup struct {
 	rsaBits   int
 	brokerKey string // "rsa" (the fleet's size) or "ec" (P-256)
 	noRoles   bool   // choria-broker with plugin.choria.network.roles = false
+	round     int    // 1-based, with --rounds
 }
 
 func (s setup) name() string {
@@ -129,6 +136,14 @@ func (s setup) name() string {
 		n += " (roles off)"
 	}
 	return n
+}
+
+// label names the row: the setup, and its round when there are several.
+func (s setup) label(rounds int) string {
+	if rounds > 1 {
+		return fmt.Sprintf("%s, round %d", s.name(), s.round)
+	}
+	return s.name()
 }
 
 type result struct {
@@ -204,7 +219,16 @@ func run(o options) error {
 	fmt.Fprintf(os.Stderr, "fleet and ping offer %s TLS key exchanges\n", curvesText(o.goCurves))
 	pkis := map[int]*benchPKI{}
 	var results []*result
-	for _, s := range setups {
+	// Setups take turns round by round, so that ours and stock are measured
+	// minutes apart, not a whole run apart.
+	var turns []setup
+	for round := 1; round <= o.rounds; round++ {
+		for _, s := range setups {
+			s.round = round
+			turns = append(turns, s)
+		}
+	}
+	for _, s := range turns {
 		p := pkis[s.rsaBits]
 		if p == nil {
 			if p, err = newBenchPKI(filepath.Join(dir, fmt.Sprintf("pki-%d", s.rsaBits)), s.rsaBits); err != nil {
@@ -212,7 +236,7 @@ func run(o options) error {
 			}
 			pkis[s.rsaBits] = p
 		}
-		fmt.Fprintf(os.Stderr, "== %s, %d nodes, RSA %d\n", s.name(), s.nodes, s.rsaBits)
+		fmt.Fprintf(os.Stderr, "== %s, %d nodes, RSA %d\n", s.label(o.rounds), s.nodes, s.rsaBits)
 		r := measure(o, dir, bin, stock, p, s)
 		if r.err != nil {
 			fmt.Fprintf(os.Stderr, "   error: %v\n", r.err)
@@ -227,7 +251,7 @@ func run(o options) error {
 		}
 	}
 	if o.chart != "" {
-		if err := os.WriteFile(o.chart, []byte(chart(results)), 0o644); err != nil {
+		if err := os.WriteFile(o.chart, []byte(chart(o, results)), 0o644); err != nil {
 			return err
 		}
 	}
@@ -442,7 +466,7 @@ func (f *fleetCount) since(t0 time.Time) []point {
 
 func measure(o options, dir, bin, stock string, p *benchPKI, s setup) *result {
 	r := &result{setup: s}
-	work := filepath.Join(dir, fmt.Sprintf("%s-%s-%d-%d-roles-%v", s.broker, s.brokerKey, s.nodes, s.rsaBits, !s.noRoles))
+	work := filepath.Join(dir, fmt.Sprintf("%s-%s-%d-%d-roles-%v-round-%d", s.broker, s.brokerKey, s.nodes, s.rsaBits, !s.noRoles, s.round))
 	if r.err = os.MkdirAll(work, 0o755); r.err != nil {
 		return r
 	}
@@ -482,14 +506,30 @@ func measure(o options, dir, bin, stock string, p *benchPKI, s setup) *result {
 		}
 		return b, nil
 	}
+	profName := func(when, ext string) string {
+		return filepath.Join(o.profiles, strings.NewReplacer(" ", "-", "(", "", ")", "", ",", "").Replace(fmt.Sprintf("%s-%d-rsa%d-%s.%s", s.label(o.rounds), s.nodes, s.rsaBits, when, ext)))
+	}
 	profile := func(when string) {
 		if profPort == 0 {
 			return
 		}
-		name := strings.NewReplacer(" ", "-", "(", "", ")", "").Replace(fmt.Sprintf("%s-%d-rsa%d-%s.heap", s.name(), s.nodes, s.rsaBits, when))
-		if err := heapProfile(profPort, filepath.Join(o.profiles, name)); err != nil {
+		if err := saveProfile(profPort, "heap?gc=1", profName(when, "heap")); err != nil {
 			fmt.Fprintf(os.Stderr, "   heap profile %s: %v\n", when, err)
 		}
+	}
+	// cpuProfile starts a CPU profile of the next d; the returned func waits for it.
+	cpuProfile := func(when string, d time.Duration) func() {
+		if profPort == 0 {
+			return func() {}
+		}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			if err := saveProfile(profPort, fmt.Sprintf("profile?seconds=%d", int(d.Seconds())), profName(when, "cpu")); err != nil {
+				fmt.Fprintf(os.Stderr, "   CPU profile %s: %v\n", when, err)
+			}
+		}()
+		return func() { <-done }
 	}
 	broker, err := startBroker(0)
 	if err != nil {
@@ -501,6 +541,8 @@ func measure(o options, dir, bin, stock string, p *benchPKI, s setup) *result {
 	cpu0 := broker.Usage().CPU
 
 	fc := &fleetCount{}
+	// The calm connect takes about 2 ms a node on 2 cores.
+	connectProfiled := cpuProfile("connect", max(5*time.Second, time.Duration(s.nodes)*2*time.Millisecond))
 	start := time.Now()
 	args := []string{"emulate", "--config", serverConf, "--nodes", strconv.Itoa(s.nodes), "--connect-concurrency", strconv.Itoa(o.connectConc)}
 	if o.goCurves {
@@ -520,12 +562,15 @@ func measure(o options, dir, bin, stock string, p *benchPKI, s setup) *result {
 	}
 	r.connect = at.Sub(start)
 	r.connectCPU = broker.Usage().CPU - cpu0
+	connectFleetCPU := emu.Usage().CPU
 	// Memory is read once the connect has settled, for both brokers alike.
 	time.Sleep(settle)
 	r.rssConnected = broker.Usage().RSSKiB
+	connectProfiled()
 	profile("connected")
-	fmt.Fprintf(os.Stderr, "   calm connect %s, broker CPU %s, RSS %d MiB\n", r.connect.Round(10*time.Millisecond), r.connectCPU, r.rssConnected/1024)
+	fmt.Fprintf(os.Stderr, "   calm connect %s, broker CPU %s, RSS %d MiB; fleet CPU %s\n", r.connect.Round(10*time.Millisecond), r.connectCPU, r.rssConnected/1024, connectFleetCPU.Round(10*time.Millisecond))
 
+	pingsProfiled := cpuProfile("pings", max(5*time.Second, time.Duration(o.pings)*time.Second/2))
 	for i := 0; i < o.pings; i++ {
 		count, p50, p99, err := pg.ping(s.nodes, 20*time.Second)
 		if err != nil {
@@ -536,6 +581,7 @@ func measure(o options, dir, bin, stock string, p *benchPKI, s setup) *result {
 		r.lost += s.nodes - count
 	}
 	r.rssPinged = broker.Usage().RSSKiB
+	pingsProfiled()
 	profile("pinged")
 
 	for i := 0; i < o.storms; i++ {
@@ -557,17 +603,22 @@ func measure(o options, dir, bin, stock string, p *benchPKI, s setup) *result {
 			return r
 		}
 		// Measured from here, as the calm connect is from a listening broker.
-		listening := broker.Usage().CPU
+		listening, fleetCPU := broker.Usage().CPU, emu.Usage().CPU
+		stormProfiled := func() {}
+		if i == 0 {
+			stormProfiled = cpuProfile("storm", max(5*time.Second, time.Duration(s.nodes)*2*time.Millisecond))
+		}
 		fmt.Fprintf(os.Stderr, "   storm %d: stopping took %s, listening again after %s\n", i+1, t0.Sub(stopAt).Round(time.Millisecond), time.Since(t0).Round(time.Millisecond))
 		rec, back, cpu := awaitRecovery(pg, broker, fc, s.nodes, base, t0, o.bound)
 		if i == 0 {
 			r.timeline = fc.since(t0.Add(-2 * time.Second))
 		}
+		stormProfiled()
 		if cpu >= 0 {
 			cpu -= listening
 		}
 		r.recoveries, r.notBack, r.stormCPU = append(r.recoveries, rec), append(r.notBack, s.nodes-back), append(r.stormCPU, cpu)
-		fmt.Fprintf(os.Stderr, "   storm %d: %s (%d not back), broker CPU %s, %s the calm connect's per node\n", i+1, fmtRecovery(rec, o.bound), s.nodes-back, cpu, fmtRatio(cpuRatio(cpu, r.connectCPU)))
+		fmt.Fprintf(os.Stderr, "   storm %d: %s (%d not back), broker CPU %s, %s the calm connect's per node; fleet CPU %s\n", i+1, fmtRecovery(rec, o.bound), s.nodes-back, cpu, fmtRatio(cpuRatio(cpu, r.connectCPU)), (emu.Usage().CPU - fleetCPU).Round(10*time.Millisecond))
 		if pinged != nil {
 			sp := <-pinged
 			r.stormPings = append(r.stormPings, sp)
@@ -580,10 +631,11 @@ func measure(o options, dir, bin, stock string, p *benchPKI, s setup) *result {
 	return r
 }
 
-// heapProfile saves a broker's heap profile, after a collection, to file.
-func heapProfile(port int, file string) error {
-	c := http.Client{Timeout: 30 * time.Second}
-	resp, err := c.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/heap?gc=1", port))
+// saveProfile saves one of a broker's profiles (what: the path and query
+// after /debug/pprof/) to file.
+func saveProfile(port int, what, file string) error {
+	c := http.Client{Timeout: 5 * time.Minute}
+	resp, err := c.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/%s", port, what))
 	if err != nil {
 		return err
 	}
@@ -668,6 +720,15 @@ func fmtRatio(r float64) string {
 	return fmt.Sprintf("%.2f×", r)
 }
 
+// fmtMedianRecovery is fmtRecovery for a median where a storm not
+// recovered counted as the longest.
+func fmtMedianRecovery(d, bound time.Duration) string {
+	if d == time.Duration(math.MaxInt64) {
+		return fmt.Sprintf("> %s", bound)
+	}
+	return fmtRecovery(d, bound)
+}
+
 func fmtRecovery(d, bound time.Duration) string {
 	if d < 0 {
 		return fmt.Sprintf("not within %s", bound)
@@ -684,14 +745,14 @@ func markdown(o options, results []*result) string {
 	fmt.Fprintf(&b, "Fleet: go-choria's reconnect behaviour (jittered back-off 0.5 s to 20 s, 2 s connect timeout), mutual TLS, %d first connections in flight.\n", o.connectConc)
 	fmt.Fprintf(&b, "TLS key exchanges offered by the fleet and the ping client: %s.\n", curvesText(o.goCurves))
 	fmt.Fprintf(&b, "Memory: RSS when the broker has started, %s after the fleet connected, and after the pings.\n", settle)
-	fmt.Fprintf(&b, "Storm: SIGTERM the broker under the connected fleet, start it again at once; recovery is the time until every node is connected and a broadcast ping is answered by all (bound %s; median of %d).\n", o.bound, o.storms)
+	fmt.Fprintf(&b, "Storm: SIGTERM the broker under the connected fleet, start it again at once; recovery is the time until every node is connected and a broadcast ping is answered by all (bound %s; median of %d storms in each round).\n", o.bound, o.storms)
 	b.WriteString("Storm CPU ratio: the broker's CPU seconds per node from listening again until every node is connected, over its CPU seconds per node in the calm connect (1.00× = a storm costs the broker no more than a calm connect; it does not depend on how much CPU the fleet takes from the broker).\n\n")
 	fmt.Fprintf(&b, "Command: `go run ./bench/storm %s`\n\n", strings.Join(os.Args[1:], " "))
 	b.WriteString("| broker | nodes | fleet key | RSS MiB start / connected / after pings | calm connect | broker CPU for the connect | ping p50 | ping p99 | replies lost | storm recovery (each) | median | not back | storm CPU per node ÷ calm (each) | median |\n")
 	b.WriteString("|---|---:|---|---|---:|---:|---:|---:|---:|---|---:|---:|---|---:|\n")
 	for _, r := range results {
 		if r.err != nil {
-			fmt.Fprintf(&b, "| %s | %d | RSA %d | error: %v |||||||||||\n", r.name(), r.nodes, r.rsaBits, r.err)
+			fmt.Fprintf(&b, "| %s | %d | RSA %d | error: %v |||||||||||\n", r.label(o.rounds), r.nodes, r.rsaBits, r.err)
 			continue
 		}
 		var each []string
@@ -706,22 +767,19 @@ func markdown(o options, results []*result) string {
 				ok = append(ok, time.Duration(math.MaxInt64))
 			}
 		}
-		med := harness.Median(ok)
-		medText := fmtRecovery(med, o.bound)
-		if med == time.Duration(math.MaxInt64) {
-			medText = fmt.Sprintf("> %s", o.bound)
-		}
+		medText := fmtMedianRecovery(harness.Median(ok), o.bound)
 		if len(ok) == 0 {
 			medText = "–" // --storms 0
 		}
 		ratios, ratioMed := stormRatios(r)
 		fmt.Fprintf(&b, "| %s | %d | RSA %d | %s / %s / %s | %s | %s | %s | %s | %d | %s | %s | %d | %s | %s |\n",
-			r.name(), r.nodes, r.rsaBits, mib(r.rssStart), mib(r.rssConnected), mib(r.rssPinged),
+			r.label(o.rounds), r.nodes, r.rsaBits, mib(r.rssStart), mib(r.rssConnected), mib(r.rssPinged),
 			r.connect.Round(100*time.Millisecond), r.connectCPU.Round(100*time.Millisecond),
 			harness.Median(r.p50).Round(time.Millisecond), harness.Median(r.p99).Round(time.Millisecond), r.lost,
 			strings.Join(each, ", "), medText, notBack, ratios, ratioMed)
 	}
 	b.WriteString("\n")
+	b.WriteString(comparison(o, results))
 	if o.stormPing {
 		b.WriteString("Ping started as the broker restarted (`ping --expect N --timeout 60`: it retries its connection while the broker sheds handshakes, and sends the request again while nodes are missing):\n\n")
 		b.WriteString("| broker | nodes | storm | replies | done after | error |\n|---|---:|---:|---:|---:|---|\n")
@@ -731,12 +789,130 @@ func markdown(o options, results []*result) string {
 				if sp.err != nil {
 					e = sp.err.Error()
 				}
-				fmt.Fprintf(&b, "| %s | %d | %d | %d | %s | %s |\n", r.name(), r.nodes, i+1, sp.count, sp.took.Round(100*time.Millisecond), e)
+				fmt.Fprintf(&b, "| %s | %d | %d | %d | %s | %s |\n", r.label(o.rounds), r.nodes, i+1, sp.count, sp.took.Round(100*time.Millisecond), e)
 			}
 		}
 		b.WriteString("\n")
 	}
 	return b.String()
+}
+
+// comparison sets each choria-broker setup beside stock nats-server with
+// the same fleet and broker key, round by round: each figure as a ratio
+// of ours to stock's measured minutes apart, and the median of the rounds.
+// Storm recovery is in seconds, the median of every storm of every round,
+// as its bar is a time.
+func comparison(o options, results []*result) string {
+	type figure struct {
+		name string
+		get  func(*result) float64
+	}
+	figures := []figure{
+		{"calm connect", func(r *result) float64 { return r.connect.Seconds() }},
+		{"broker CPU for the connect", func(r *result) float64 { return r.connectCPU.Seconds() }},
+		{"RSS connected", func(r *result) float64 { return float64(r.rssConnected) }},
+		{"RSS after the pings", func(r *result) float64 { return float64(r.rssPinged) }},
+		{"ping p50", func(r *result) float64 { return harness.Median(r.p50).Seconds() }},
+		{"ping p99", func(r *result) float64 { return harness.Median(r.p99).Seconds() }},
+	}
+	stockOf := func(r *result) *result {
+		for _, x := range results {
+			if x.broker == "nats-server" && x.err == nil && x.round == r.round && x.nodes == r.nodes && x.rsaBits == r.rsaBits && x.brokerKey == r.brokerKey {
+				return x
+			}
+		}
+		return nil
+	}
+	var b strings.Builder
+	done := map[setup]bool{}
+	for _, r := range results {
+		key := r.setup
+		key.round = 0
+		if r.broker == "nats-server" || done[key] {
+			continue
+		}
+		done[key] = true
+		var pairs [][2]*result
+		for _, x := range results {
+			xk := x.setup
+			xk.round = 0
+			if xk == key && x.err == nil {
+				if st := stockOf(x); st != nil {
+					pairs = append(pairs, [2]*result{x, st})
+				}
+			}
+		}
+		if len(pairs) == 0 {
+			if o.rounds > 1 {
+				var ours []time.Duration
+				for _, x := range results {
+					xk := x.setup
+					xk.round = 0
+					if xk == key && x.err == nil {
+						ours = append(ours, notBackAsMax(x.recoveries)...)
+					}
+				}
+				if len(ours) > 0 {
+					fmt.Fprintf(&b, "%s, %d nodes, RSA %d: storm recovery, median of all %d storms: %s.\n\n", r.name(), r.nodes, r.rsaBits, len(ours), fmtMedianRecovery(harness.Median(ours), o.bound))
+				}
+			}
+			continue
+		}
+		fmt.Fprintf(&b, "%s ÷ nats-server, %d nodes, RSA %d, the same round:\n\n| figure |", r.name(), r.nodes, r.rsaBits)
+		for _, p := range pairs {
+			fmt.Fprintf(&b, " round %d |", p[0].round)
+		}
+		b.WriteString(" median |\n|---|")
+		b.WriteString(strings.Repeat("---:|", len(pairs)+1) + "\n")
+		for _, f := range figures {
+			fmt.Fprintf(&b, "| %s |", f.name)
+			var rs []float64
+			for _, p := range pairs {
+				ours, stock := f.get(p[0]), f.get(p[1])
+				if stock <= 0 || ours <= 0 {
+					b.WriteString(" – |")
+					continue
+				}
+				rs = append(rs, ours/stock)
+				fmt.Fprintf(&b, " %.2f× |", ours/stock)
+			}
+			if len(rs) == 0 {
+				b.WriteString(" – |\n")
+				continue
+			}
+			fmt.Fprintf(&b, " %.2f× |\n", medianFloat(rs))
+		}
+		var ours, stock []time.Duration
+		for _, p := range pairs {
+			ours, stock = append(ours, notBackAsMax(p[0].recoveries)...), append(stock, notBackAsMax(p[1].recoveries)...)
+		}
+		if len(ours) > 0 && len(stock) > 0 {
+			fmt.Fprintf(&b, "\nStorm recovery, median of all %d storms: %s (stock: %s of %d).\n", len(ours), fmtMedianRecovery(harness.Median(ours), o.bound), fmtMedianRecovery(harness.Median(stock), o.bound), len(stock))
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+// notBackAsMax counts a storm not recovered within the bound as the longest.
+func notBackAsMax(ds []time.Duration) []time.Duration {
+	out := make([]time.Duration, 0, len(ds))
+	for _, d := range ds {
+		if d < 0 {
+			d = time.Duration(math.MaxInt64)
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+func medianFloat(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if n := len(s); n%2 == 0 {
+		return (s[n/2-1] + s[n/2]) / 2
+	}
+	return s[len(s)/2]
 }
 
 // stormRatios are a result's storm CPU ratios, each and their median (a
@@ -777,7 +953,7 @@ func curvesText(goCurves bool) string {
 
 // chart draws nodes connected over time in the first storm of the largest
 // RSA 2048 fleet, one line per broker, as SVG.
-func chart(results []*result) string {
+func chart(o options, results []*result) string {
 	var pick []*result
 	size := 0
 	for _, r := range results {
@@ -817,7 +993,7 @@ func chart(results []*result) string {
 		}
 		c := colors[i%len(colors)]
 		fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="2" points="%s"/>`+"\n", c, strings.Join(pts, " "))
-		fmt.Fprintf(&b, `<text x="%.0f" y="%.0f" fill="%s">%s</text>`+"\n", w-200, 40+16*float64(i), c, r.name())
+		fmt.Fprintf(&b, `<text x="%.0f" y="%.0f" fill="%s">%s</text>`+"\n", w-200, 40+16*float64(i), c, r.label(o.rounds))
 	}
 	b.WriteString("</svg>\n")
 	return b.String()
