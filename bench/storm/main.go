@@ -756,17 +756,12 @@ func markdown(o options, results []*result) string {
 			continue
 		}
 		var each []string
-		var ok []time.Duration
 		notBack := 0
 		for i, d := range r.recoveries {
 			each = append(each, fmtRecovery(d, o.bound))
 			notBack = max(notBack, r.notBack[i])
-			if d >= 0 {
-				ok = append(ok, d)
-			} else {
-				ok = append(ok, time.Duration(math.MaxInt64))
-			}
 		}
+		ok := notBackAsMax(r.recoveries)
 		medText := fmtMedianRecovery(harness.Median(ok), o.bound)
 		if len(ok) == 0 {
 			medText = "–" // --storms 0
