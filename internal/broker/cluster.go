@@ -291,6 +291,21 @@ func (b *Broker) watchCluster(ctx context.Context, first, every time.Duration) {
 	if b.expectedPeers == 0 {
 		return
 	}
+	var names []string
+	watchLinks(ctx, first, every, func() bool {
+		if names = b.routeNames(); len(names) >= b.expectedPeers {
+			return false
+		}
+		b.log.Warn("cluster incomplete: peers missing; the route errors logged above say why (unreachable, name does not resolve, certificate refused, wrong routes password)",
+			"connected", len(names), "expected", b.expectedPeers, "peers", strings.Join(names, ","))
+		return true
+	}, func() { b.log.Info("cluster complete", "peers", strings.Join(names, ",")) })
+}
+
+// watchLinks calls missing after first and then every period until ctx
+// ends; missing logs what is missing and says whether anything is. Each
+// time nothing is missing any more (and at the first look), whole logs so.
+func watchLinks(ctx context.Context, first, every time.Duration, missing func() bool, whole func()) {
 	t := time.NewTimer(first)
 	defer t.Stop()
 	complete := false
@@ -301,15 +316,12 @@ func (b *Broker) watchCluster(ctx context.Context, first, every time.Duration) {
 		case <-t.C:
 		}
 		t.Reset(every)
-		names := b.routeNames()
 		switch {
-		case len(names) < b.expectedPeers:
+		case missing():
 			complete = false
-			b.log.Warn("cluster incomplete: peers missing; the route errors logged above say why (unreachable, name does not resolve, certificate refused, wrong routes password)",
-				"connected", len(names), "expected", b.expectedPeers, "peers", strings.Join(names, ","))
 		case !complete:
 			complete = true
-			b.log.Info("cluster complete", "peers", strings.Join(names, ","))
+			whole()
 		}
 	}
 }

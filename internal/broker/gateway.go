@@ -293,30 +293,18 @@ func (b *Broker) watchGateways(ctx context.Context, first, every time.Duration) 
 	if len(b.gateway.remotes) == 0 {
 		return
 	}
-	t := time.NewTimer(first)
-	defer t.Stop()
-	complete := false
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		t.Reset(every)
+	watchLinks(ctx, first, every, func() bool {
 		var down []string
 		for _, l := range b.GatewayStatus().Links {
 			if l.Configured && l.Outbound == nil {
 				down = append(down, l.Cluster)
 			}
 		}
-		switch {
-		case len(down) > 0:
-			complete = false
-			b.log.Warn("gateway link down: no link to these remote clusters; the gateway errors logged above say why (unreachable, certificate refused, plaintext against TLS, duplicate server name)",
-				"clusters", strings.Join(down, ","))
-		case !complete:
-			complete = true
-			b.log.Info("gateways complete", "clusters", strings.Join(b.gateway.remotes, ","))
+		if len(down) == 0 {
+			return false
 		}
-	}
+		b.log.Warn("gateway link down: no link to these remote clusters; the gateway errors logged above say why (unreachable, certificate refused, plaintext against TLS, duplicate server name)",
+			"clusters", strings.Join(down, ","))
+		return true
+	}, func() { b.log.Info("gateways complete", "clusters", strings.Join(b.gateway.remotes, ",")) })
 }
