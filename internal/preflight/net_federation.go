@@ -53,13 +53,7 @@ func (federationRole) Run(ctx context.Context, env *Env) []Result {
 				Fix: "set " + n.Setting + " to that network's brokers (host:port, comma separated)"})
 			continue
 		}
-		rs := make([]Result, len(n.Servers))
-		var wg sync.WaitGroup
-		for i, url := range n.Servers {
-			wg.Go(func() { rs[i] = checkFederationRole(ctx, env, m, n, url) })
-		}
-		wg.Wait()
-		out = append(out, rs...)
+		out = append(out, atOnce(n.Servers, func(url string) Result { return checkFederationRole(ctx, env, m, n, url) })...)
 	}
 	return out
 }

@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/choria-broker/choria-broker/internal/config"
@@ -65,13 +64,7 @@ func (gateways) Run(ctx context.Context, env *Env) []Result {
 			jobs = append(jobs, job{r, u})
 		}
 	}
-	res := make([]Result, len(jobs))
-	var wg sync.WaitGroup
-	for i, j := range jobs {
-		wg.Go(func() { res[i] = checkGateway(ctx, env, m, j.remote, j.url) })
-	}
-	wg.Wait()
-	return append(out, res...)
+	return append(out, atOnce(jobs, func(j job) Result { return checkGateway(ctx, env, m, j.remote, j.url) })...)
 }
 
 // gatewayRule is who the broker takes as a gateway (broker/gateway.go).

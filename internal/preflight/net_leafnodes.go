@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/choria-broker/choria-broker/internal/config"
@@ -52,13 +51,7 @@ func (leafnodes) Run(ctx context.Context, env *Env) []Result {
 			jobs = append(jobs, job{r, u})
 		}
 	}
-	out := make([]Result, len(jobs))
-	var wg sync.WaitGroup
-	for i, j := range jobs {
-		wg.Go(func() { out[i] = checkHub(ctx, env, m, j.r, j.u) })
-	}
-	wg.Wait()
-	return out
+	return atOnce(jobs, func(j job) Result { return checkHub(ctx, env, m, j.r, j.u) })
 }
 
 // leafClusterName is the name the engine gives this broker's cluster: the
@@ -189,17 +182,7 @@ func hubTLS(ctx context.Context, env *Env, m *material, r config.LeafRemote, raw
 		cfg.ServerName = host
 	}
 	if r.TLSVerify {
-		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
-			if err := trust.VerifyServer(cs.PeerCertificates, env.Now); err != nil {
-				refused = err
-				return err
-			}
-			if !pki.CoversName(cs.PeerCertificates[0], host) {
-				refused = fmt.Errorf("certificate %s names %s, not %s", cs.PeerCertificates[0].Subject, strings.Join(pki.Names(cs.PeerCertificates[0]), ", "), host)
-				return refused
-			}
-			return nil
-		}
+		cfg.VerifyConnection = verifyServerAt(trust, env.Now, host, &refused)
 	}
 	conn := tls.Client(raw, cfg)
 	if err := conn.HandshakeContext(ctx); err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"sync"
 )
 
 // peers: a cluster forms only when every member resolves, listens on its
@@ -25,13 +24,7 @@ func (peers) Run(ctx context.Context, env *Env) []Result {
 	case len(list) == 0:
 		return []Result{{Status: Skip, Found: "no peers: a single broker", Wanted: "peers that answer, when clustered"}}
 	}
-	out := make([]Result, len(list))
-	var wg sync.WaitGroup
-	for i, p := range list {
-		wg.Go(func() { out[i] = checkPeer(ctx, env, m, p) })
-	}
-	wg.Wait()
-	return out
+	return atOnce(list, func(p peer) Result { return checkPeer(ctx, env, m, p) })
 }
 
 func checkPeer(ctx context.Context, env *Env, m *material, p peer) Result {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/choria-broker/choria-broker/internal/pki"
@@ -71,17 +72,7 @@ func probeRoute(ctx context.Context, env *Env, m *material, addr, host string) (
 	cfg := &tls.Config{
 		MinVersion:         tls.VersionTLS12,
 		InsecureSkipVerify: true, // verified below against our CA and CRL, as the broker does
-		VerifyConnection: func(cs tls.ConnectionState) error {
-			if err := trust.VerifyServer(cs.PeerCertificates, env.Now); err != nil {
-				refused = err
-				return err
-			}
-			if !pki.CoversName(cs.PeerCertificates[0], host) {
-				refused = fmt.Errorf("certificate %s names %s, not %s", cs.PeerCertificates[0].Subject, strings.Join(pki.Names(cs.PeerCertificates[0]), ", "), host)
-				return refused
-			}
-			return nil
-		},
+		VerifyConnection:   verifyServerAt(trust, env.Now, host, &refused),
 	}
 	if net.ParseIP(host) == nil {
 		cfg.ServerName = host
@@ -182,4 +173,33 @@ func dialReason(err error) string {
 func portOf(addr string) string {
 	_, p, _ := net.SplitHostPort(addr)
 	return p
+}
+
+// atOnce runs check on every item concurrently and returns the results in
+// the items' order: probes mostly wait on the network.
+func atOnce[T any](items []T, check func(T) Result) []Result {
+	out := make([]Result, len(items))
+	var wg sync.WaitGroup
+	for i, it := range items {
+		wg.Go(func() { out[i] = check(it) })
+	}
+	wg.Wait()
+	return out
+}
+
+// verifyServerAt checks a server certificate as the broker does: chained to
+// trust with the CRL, and naming host. A refusal is also kept in *refused,
+// as the TLS error that reaches the caller no longer says why.
+func verifyServerAt(trust *pki.Trust, now time.Time, host string, refused *error) func(tls.ConnectionState) error {
+	return func(cs tls.ConnectionState) error {
+		if err := trust.VerifyServer(cs.PeerCertificates, now); err != nil {
+			*refused = err
+			return err
+		}
+		if !pki.CoversName(cs.PeerCertificates[0], host) {
+			*refused = fmt.Errorf("certificate %s names %s, not %s", cs.PeerCertificates[0].Subject, strings.Join(pki.Names(cs.PeerCertificates[0]), ", "), host)
+			return *refused
+		}
+		return nil
+	}
 }
