@@ -57,7 +57,7 @@ func leafURL(cfg *config.Config) string {
 }
 
 // waitLinks waits until b has want leafnode links up.
-func waitLinks(t testing.TB, b *Broker, want int, logs ...*syncBuffer) LeafStatus {
+func waitLinks(t testing.TB, b *Broker, want int, logs ...fmt.Stringer) LeafStatus {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -74,6 +74,25 @@ func waitLinks(t testing.TB, b *Broker, want int, logs ...*syncBuffer) LeafStatu
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// fileLog is a stock nats-server's log file, read when a test fails.
+type fileLog string
+
+func (f fileLog) String() string {
+	data, _ := os.ReadFile(string(f))
+	return string(data)
+}
+
+// connectStock connects, without TLS, to a stock nats-server's client port.
+func connectStock(t testing.TB, port int) *nats.Conn {
+	t.Helper()
+	nc, err := nats.Connect(fmt.Sprintf("nats://127.0.0.1:%d", port), nats.Timeout(3*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
 }
 
 // TestLeafnodeHubAndLeaf links a leaf broker to a hub, both ours: a client
@@ -437,22 +456,10 @@ leafnodes {
   remotes [ { url: "tls://127.0.0.1:%d", tls { cert_file: %q, key_file: %q, ca_file: %q } } ]
 }
 `, client, hubCfg.Network.LeafnodePort, cert, key, p.path("ca.pem")))
-	deadline := time.Now().Add(20 * time.Second)
-	for len(hub.Leafnodes().Links) != 1 {
-		if time.Now().After(deadline) {
-			stock, _ := os.ReadFile(log)
-			t.Fatalf("no link\nstock:\n%s\nours:\n%s", stock, hubLogs)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if l := hub.Leafnodes().Links[0]; l.Name != "leaf7.example.net" || l.Outbound {
+	if l := waitLinks(t, hub, 1, fileLog(log), hubLogs).Links[0]; l.Name != "leaf7.example.net" || l.Outbound {
 		t.Errorf("link %+v", l)
 	}
-	onStock, err := nats.Connect(fmt.Sprintf("nats://127.0.0.1:%d", client), nats.Timeout(3*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer onStock.Close()
+	onStock := connectStock(t, client)
 	onHub := mustConnect(t, hub.ClientURL(), p.adminTLS(t))
 	crossRoutes(t, onHub, onStock, "mcollective.broadcast.agent.rpcutil")
 	crossRoutes(t, onStock, onHub, "mcollective.reply.x.1")
@@ -516,23 +523,11 @@ leafnodes {
 				}
 				return
 			}
-			deadline := time.Now().Add(20 * time.Second)
-			for len(leaf.Leafnodes().Links) != 1 {
-				if time.Now().After(deadline) {
-					stock, _ := os.ReadFile(log)
-					t.Fatalf("no link\nstock:\n%s\nours:\n%s", stock, leafLogs)
-				}
-				time.Sleep(50 * time.Millisecond)
-			}
-			st := leaf.Leafnodes()
+			st := waitLinks(t, leaf, 1, fileLog(log), leafLogs)
 			if l := st.Links[0]; l.Name != "hub.example.net" || !l.Outbound || l.Remote != "hub" || !st.Remotes[0].Up {
 				t.Errorf("status %+v", st)
 			}
-			onStock, err := nats.Connect(fmt.Sprintf("nats://127.0.0.1:%d", client), nats.Timeout(3*time.Second))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer onStock.Close()
+			onStock := connectStock(t, client)
 			onLeaf := mustConnect(t, leaf.ClientURL(), p.adminTLS(t))
 			crossRoutes(t, onLeaf, onStock, "mcollective.broadcast.agent.rpcutil")
 			crossRoutes(t, onStock, onLeaf, "mcollective.reply.x.1")
@@ -618,19 +613,8 @@ websocket {
 			if tc.warn != "" && len(leafLogs.lines("level=WARN", tc.warn, "setting=plugin.choria.network.leafnode_remote.hub.tls.")) != 1 {
 				t.Errorf("no warning %q\n%s", tc.warn, leafLogs)
 			}
-			deadline := time.Now().Add(20 * time.Second)
-			for len(leaf.Leafnodes().Links) != 1 {
-				if time.Now().After(deadline) {
-					stock, _ := os.ReadFile(log)
-					t.Fatalf("no link\nstock:\n%s\nours:\n%s", stock, leafLogs)
-				}
-				time.Sleep(50 * time.Millisecond)
-			}
-			onStock, err := nats.Connect(fmt.Sprintf("nats://127.0.0.1:%d", client), nats.Timeout(3*time.Second))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer onStock.Close()
+			waitLinks(t, leaf, 1, fileLog(log), leafLogs)
+			onStock := connectStock(t, client)
 			crossRoutes(t, mustConnect(t, leaf.ClientURL(), p.adminTLS(t)), onStock, "mcollective.broadcast.agent.rpcutil")
 		})
 	}
